@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Check every XML file with lxml and every translation file with polib.
+
+Runs inside the lint virtualenv (tools/lint.py), which has both libraries.
+Prints one line per problem; exits 1 if there is any.
+"""
+import os
+import re
+import sys
+
+import polib
+from lxml import etree
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIP_DIRS = {".git", ".test-logs", "__pycache__", "node_modules"}
+# Data files must have Flectra's root; static QWeb files have <templates>.
+DATA_DIRS = ("views", "data", "demo", "security", "wizard")
+PLACEHOLDER = re.compile(r"%\([A-Za-z_]\w*\)[sdrf]|%[sdrf]|\$\{[^}]*\}|\{\w*\}")
+
+
+def files(suffix):
+    for root, dirs, names in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".venv")]
+        for name in sorted(names):
+            if name.endswith(suffix):
+                yield os.path.join(root, name)
+
+
+def check_xml(path):
+    try:
+        tree = etree.parse(path)
+    except etree.XMLSyntaxError as err:
+        return ["%s: not well-formed: %s" % (path, err)]
+    rel = os.path.relpath(path, REPO)
+    if rel.split(os.sep)[0] in DATA_DIRS and tree.getroot().tag != "flectra":
+        return ["%s: root is <%s>, Flectra 2.0 only loads <flectra>" % (rel, tree.getroot().tag)]
+    return []
+
+
+def placeholders(text):
+    return sorted(PLACEHOLDER.findall(text or ""))
+
+
+def check_po(path):
+    rel = os.path.relpath(path, REPO)
+    try:
+        catalog = polib.pofile(path)
+    except (OSError, ValueError) as err:
+        return ["%s: cannot be parsed: %s" % (rel, err)]
+    problems = []
+    is_template = path.endswith(".pot")
+    for entry in catalog:
+        if entry.obsolete:
+            continue
+        where = "%s:%s msgid %r" % (rel, entry.linenum, entry.msgid[:60])
+        if is_template:
+            continue
+        if "fuzzy" in entry.flags:
+            problems.append("%s: is fuzzy" % where)
+        if not entry.msgstr.strip():
+            problems.append("%s: has an empty msgstr" % where)
+        elif placeholders(entry.msgid) != placeholders(entry.msgstr):
+            problems.append(
+                "%s: placeholders %s became %s"
+                % (where, placeholders(entry.msgid), placeholders(entry.msgstr))
+            )
+    return problems
+
+
+def main():
+    problems = []
+    for path in files(".xml"):
+        problems += check_xml(path)
+    for path in list(files(".po")) + list(files(".pot")):
+        problems += check_po(path)
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
