@@ -23,6 +23,8 @@
     ],
     "data": [
         "security/ir.model.access.csv",
+        "data/payment_acquirer_data.xml",
+        "views/res_config_settings_views.xml",
         "views/sale_order_views.xml",
         "views/menus.xml",
         "views/assets.xml",

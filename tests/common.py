@@ -1,4 +1,7 @@
+import re
+
 from flectra.tests import HttpCase, SavepointCase
+from flectra.tests.common import new_test_user
 
 # Chromium ignores Flectra's "1366x768": it wants a comma, else pages render at 800x600.
 BROWSER_SIZE = "1366,768"
@@ -66,9 +69,72 @@ class OrderHandlingCase(SavepointCase):
 
 
 class OrderHandlingHttpCase(HttpCase):
-    """HttpCase with a browser that works on this offline, headless machine."""
+    """HttpCase with a browser that works on this offline, headless machine,
+    and helpers to drive the shop the way a customer's browser does."""
 
     browser_size = BROWSER_SIZE
+
+    def _new_portal_customer(self, login, **partner_values):
+        """A portal user whose address is complete enough to check out."""
+        user = new_test_user(
+            self.env, login=login, groups="base.group_portal", name=login.title(),
+            email="%s@example.com" % login, password=login,
+        )
+        user.partner_id.write(dict({
+            "street": "1 Test Street", "city": "Brussels", "zip": "1000",
+            "country_id": self.env.ref("base.be").id, "phone": "+32 2 555 12 12",
+        }, **partner_values))
+        return user
+
+    def _csrf_token(self, url="/shop"):
+        page = self.url_open(url)
+        return re.search(r'csrf_token: "([^"]+)"', page.text).group(1)
+
+    def _json_call(self, url, **params):
+        response = self.opener.post(
+            "http://127.0.0.1:%s%s" % (self._http_port(), url),
+            json={"jsonrpc": "2.0", "method": "call", "params": params},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    @staticmethod
+    def _http_port():
+        from flectra.tools import config
+
+        return config["http_port"]
+
+    def _add_to_cart(self, product, qty=1):
+        """POST /shop/cart/update as the product page's form does."""
+        response = self.url_open(
+            "/shop/cart/update",
+            data={"product_id": product.id, "add_qty": qty, "csrf_token": self._csrf_token()},
+        )
+        self.env.cache.invalidate()
+        return response
+
+    def _last_cart(self, partner):
+        return self.env["sale.order"].search(
+            [("partner_id", "=", partner.id), ("website_id", "!=", False)], order="id desc", limit=1
+        )
+
+    def _checkout_with(self, order, acquirer):
+        """Confirm the address, pick the acquirer, and come back from it as
+        the payment form does: /shop/confirm_order, the transaction JSON
+        route, the acquirer's feedback URL, then /shop/payment/validate."""
+        self.url_open("/shop/confirm_order")
+        self._json_call("/shop/payment/transaction/", acquirer_id=acquirer.id)
+        tx = order.transaction_ids.sorted("id")[-1:]
+        if acquirer.provider == "transfer":
+            self.url_open(
+                "/payment/transfer/feedback",
+                data={"reference": tx.reference, "amount": tx.amount, "currency": tx.currency_id.name},
+            )
+        response = self.url_open("/shop/payment/validate")
+        # The requests changed records behind this environment's back.
+        self.env.cache.invalidate()
+        return response
 
     @classmethod
     def start_browser(cls):

@@ -1,0 +1,56 @@
+from flectra import fields, models
+
+
+class StockPicking(models.Model):
+    _inherit = "stock.picking"
+
+    delivery_email_sent = fields.Boolean(
+        copy=False,
+        readonly=True,
+        help="Technical: the customer was told this delivery is done, so a "
+        "second validation never tells them twice.",
+    )
+
+    def _is_customer_delivery_to_notify(self):
+        """Inventory's "Email Confirmation picking" is for customers receiving
+        goods: not vendor returns, internal moves or a customer's return."""
+        self.ensure_one()
+        return (
+            self.company_id.stock_move_email_validation
+            and self.picking_type_id.code == "outgoing"
+            and self.location_dest_id.usage == "customer"
+            and self.state == "done"
+            and not self.delivery_email_sent
+        )
+
+    def _get_delivery_email_recipient(self):
+        """The order's customer, who placed it, rather than the delivery address."""
+        self.ensure_one()
+        return self.sale_id.partner_id or self.partner_id
+
+    def _send_confirmation_email(self):
+        to_notify = self.filtered(lambda picking: picking._is_customer_delivery_to_notify())
+        for picking in to_notify.filtered("sale_id"):
+            picking._post_delivery_email(picking._get_delivery_email_recipient())
+        # Deliveries without an order keep Flectra's own behaviour.
+        res = super(StockPicking, to_notify.filtered(lambda p: not p.sale_id))._send_confirmation_email()
+        to_notify.write({"delivery_email_sent": True})
+        return res
+
+    def _post_delivery_email(self, recipient):
+        self.ensure_one()
+        template = self.company_id.stock_mail_confirmation_template_id
+        if not template or not recipient:
+            return
+        composer = (
+            self.env["mail.compose.message"]
+            .with_context(default_model=self._name, default_res_id=self.id)
+            .create({"composition_mode": "comment", "template_id": template.id})
+        )
+        values = composer.onchange_template_id(template.id, "comment", self._name, self.id)["value"]
+        # The template addresses the delivery contact; the customer gets it instead.
+        values["partner_ids"] = [(6, 0, recipient.ids)]
+        composer.write(values)
+        composer.with_context(
+            custom_layout="mail.mail_notification_light"
+        ).send_mail()

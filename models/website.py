@@ -1,0 +1,113 @@
+from flectra import api, fields, models
+from flectra.http import request
+
+ASSIGNMENT_MODES = [
+    ("fixed", "Fixed salesperson"),
+    ("round_robin", "Round robin over the sales team"),
+    ("customer_first", "Customer's salesperson, else round robin"),
+]
+
+
+class Website(models.Model):
+    _inherit = "website"
+
+    # --- Assignment of web orders --------------------------------------------
+    order_assignment_mode = fields.Selection(
+        ASSIGNMENT_MODES,
+        string="Assign Web Orders",
+        default="fixed",
+        required=True,
+        help="Fixed: every web order goes to the website's salesperson.\n"
+        "Round robin: each new cart goes to the next active member of the "
+        "website's sales team, in turn.\n"
+        "Customer's salesperson: a customer who has a salesperson keeps them; "
+        "the others are assigned in turn.",
+    )
+    order_assignment_sequence_id = fields.Many2one(
+        "ir.sequence",
+        copy=False,
+        readonly=True,
+        help="Technical: the counter that gives each new cart its turn.",
+    )
+
+    def _get_round_robin_members(self):
+        """The salespeople who take turns: active internal members of the team."""
+        self.ensure_one()
+        return self.salesteam_id.sudo().member_ids.filtered(
+            lambda user: user.active and not user.share
+        ).sorted("id")
+
+    def _next_assignment_turn(self):
+        """A counter value no other transaction will ever get.
+
+        It comes from a PostgreSQL sequence (nextval), which is atomic and not
+        rolled back: two carts created at the same moment by two requests
+        always get different turns, without locking any row.
+        """
+        self.ensure_one()
+        sequence = self.sudo().order_assignment_sequence_id
+        if not sequence:
+            sequence = self.sudo()._create_assignment_sequence()
+        return int(sequence.next_by_id())
+
+    def _create_assignment_sequence(self):
+        self.ensure_one()
+        sequence = self.env["ir.sequence"].sudo().create(
+            {
+                "name": "Web order assignment (%s)" % self.name,
+                "implementation": "standard",
+                "padding": 0,
+                "company_id": False,
+            }
+        )
+        self.order_assignment_sequence_id = sequence
+        return sequence
+
+    def _get_round_robin_salesperson(self):
+        """The next team member in turn, or the fallbacks when the team has none."""
+        self.ensure_one()
+        members = self._get_round_robin_members()
+        if members:
+            return members[(self._next_assignment_turn() - 1) % len(members)]
+        # Never fail a checkout: the website's salesperson, else nobody.
+        return self.salesperson_id
+
+    def _get_web_order_salesperson(self, partner):
+        """The salesperson a new web order of `partner` goes to (may be empty)."""
+        self.ensure_one()
+        if self.order_assignment_mode == "customer_first":
+            own = (partner.user_id or partner.commercial_partner_id.user_id).sudo()
+            if own and own.active and not own.share:
+                return own
+            return self._get_round_robin_salesperson()
+        if self.order_assignment_mode == "round_robin":
+            return self._get_round_robin_salesperson()
+        return self.salesperson_id
+
+    def _prepare_sale_order_values(self, partner, pricelist):
+        values = super()._prepare_sale_order_values(partner, pricelist)
+        if self.order_assignment_mode == "fixed":
+            return values
+        # An affiliate link names its salesperson: that choice wins.
+        affiliate_id = request and request.session.get("affiliate_id")
+        if affiliate_id and self.env["res.users"].sudo().browse(affiliate_id).exists():
+            return values
+        values["user_id"] = self._get_web_order_salesperson(partner).id
+        return values
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        websites = super().create(vals_list)
+        websites.filtered(lambda w: w.order_assignment_mode != "fixed")._ensure_assignment_sequence()
+        return websites
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("order_assignment_mode") not in (None, "fixed"):
+            self._ensure_assignment_sequence()
+        return res
+
+    def _ensure_assignment_sequence(self):
+        # Created when the mode is chosen, so checkouts only ever read it.
+        for website in self.sudo().filtered(lambda w: not w.order_assignment_sequence_id):
+            website._create_assignment_sequence()
