@@ -268,3 +268,32 @@ def run_logged(cmd, log_path):
             log.write(line)
             show_progress(line)
         return proc.wait()
+
+
+def module_installed(db):
+    state = psql(
+        "SELECT state FROM ir_module_module WHERE name = '%s'" % MODULE, db=db, check=False
+    )
+    return state == "installed"
+
+
+def ensure_demo_database(bin_path, addons_path, db, rebuild=False):
+    """Build `db` with the add-on and demo data unless it is already there."""
+    if rebuild:
+        drop_database(db)
+    if database_exists(db) and module_installed(db):
+        print("Reusing database %s (tools/run --rebuild starts afresh)." % db)
+        return True
+    print("Building database %s with %s and demo data ..." % (db, MODULE), flush=True)
+    log_path = os.path.join("/tmp", "%s-build.log" % db)
+    run_logged(
+        flectra_command(
+            bin_path, addons_path, db, "--init=%s" % MODULE, "--stop-after-init",
+            "--http-port=%d" % free_port(), "--max-cron-threads=0", "--log-level=info",
+        ),
+        log_path,
+    )
+    if not module_installed(db):
+        return False
+    print("Database %s is ready (build log: %s)." % (db, log_path))
+    return True
