@@ -4,11 +4,10 @@ import uuid
 from werkzeug.exceptions import Forbidden, NotFound
 
 from flectra import _, http
-from flectra.exceptions import AccessError, MissingError, UserError
-from flectra.http import request
-
 from flectra.addons.portal.controllers.portal import pager as portal_pager
 from flectra.addons.sale.controllers.portal import CustomerPortal
+from flectra.exceptions import AccessError, MissingError, UserError
+from flectra.http import request
 
 # Form fields the return form posts; anything else is ignored.
 QTY_PREFIX = "qty_"
@@ -57,11 +56,10 @@ class ReturnCustomerPortal(CustomerPortal):
             if math.isnan(qty) or math.isinf(qty) or abs(qty) > MAX_QTY:
                 raise UserError(_("Quantities must be reasonable numbers."))
             line_quantities[line_id] = qty
+        reason_id = post.get("reason_id") or ""
         reason = request.env["sale.return.reason"].sudo()
-        try:
-            reason = reason.browse(int(post.get("reason_id") or 0)).exists()
-        except ValueError:
-            pass
+        if reason_id.isdigit():
+            reason = reason.browse(int(reason_id)).exists()
         return line_quantities, reason
 
     def _return_form_values(self, order_sudo, access_token, post=None, error=None):

@@ -51,7 +51,7 @@ class SaleOrder(models.Model):
         self.ensure_one()
         since = self._get_return_window_start()
         info = []
-        for line in self.order_line.filtered(lambda l: not l.display_type):
+        for line in self.order_line.filtered(lambda ln: not ln.display_type):
             if line.product_id.type in ("product", "consu"):
                 delivered = line._get_return_delivered_qty()
             else:

@@ -5,10 +5,9 @@ from datetime import timedelta
 import psycopg2
 
 from flectra import _, api, fields, models
+from flectra.addons.phone_validation.tools import phone_validation
 from flectra.exceptions import AccessError, UserError, ValidationError
 from flectra.tools import float_compare, float_is_zero
-
-from flectra.addons.phone_validation.tools import phone_validation
 
 STATES = [
     ("requested", "Requested"),
@@ -60,9 +59,9 @@ class SaleReturnRequest(models.Model):
         "sale.return.request.line", "request_id", string="Products", readonly=True
     )
     reason_id = fields.Many2one(
-        "sale.return.reason", string="Reason", required=True, readonly=True
+        "sale.return.reason", required=True, readonly=True
     )
-    comment = fields.Text(readonly=True)
+    comment = fields.Text(string="Customer Comment", readonly=True)
     phone = fields.Char(string="Contact Phone", readonly=True)
     reject_reason = fields.Text(readonly=True, tracking=True)
     # The hidden nonce of the online form: a second submission of the same
@@ -90,9 +89,10 @@ class SaleReturnRequest(models.Model):
     ]
 
     def _compute_access_url(self):
-        super()._compute_access_url()
+        res = super()._compute_access_url()
         for request in self:
             request.access_url = "/my/returns/%s" % request.id
+        return res
 
     @api.depends("picking_ids")
     def _compute_picking_count(self):
@@ -204,8 +204,13 @@ class SaleReturnRequest(models.Model):
         for request in self:
             if request.state not in states:
                 raise UserError(
-                    _("Return request %s is %s: this action is not possible.")
-                    % (request.name, dict(STATES)[request.state])
+                    _(
+                        "Return request %(name)s is %(state)s: this action is not possible.",
+                        name=request.name,
+                        state=dict(request._fields["state"]._description_selection(self.env))[
+                            request.state
+                        ],
+                    )
                 )
 
     def _set_state(self, state):
@@ -281,16 +286,22 @@ class SaleReturnRequest(models.Model):
         for sale_line, qty in to_return.items():
             if float_compare(qty, 0.0, precision_rounding=sale_line.product_id.uom_id.rounding) > 0:
                 raise UserError(
-                    _("%s: the deliveries of order %s do not hold enough quantity to return.")
-                    % (sale_line.product_id.display_name, self.order_id.name)
+                    _(
+                        "%(product)s: the deliveries of order %(order)s do not hold enough "
+                        "quantity to return.",
+                        product=sale_line.product_id.display_name,
+                        order=self.order_id.name,
+                    )
                 )
 
     def _cancel_open_pickings(self):
         pickings = self.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))
         if self.picking_ids.filtered(lambda p: p.state == "done"):
             raise UserError(
-                _("Products of %s were already received back: the request cannot be stopped.")
-                % self.name
+                _(
+                    "Products of %s were already received back: the request cannot be stopped.",
+                    self.name,
+                )
             )
         pickings.action_cancel()
 
@@ -336,7 +347,7 @@ class SaleReturnRequest(models.Model):
             )
         except Exception as error:  # phonenumbers raises its own exception types too
             raise ValidationError(
-                _("The phone number %s is not valid.") % phone
+                _("The phone number %s is not valid.", phone)
             ) from error
 
     @api.model
@@ -357,34 +368,39 @@ class SaleReturnRequest(models.Model):
         comment = (comment or "").strip()
         if len(comment) > self._COMMENT_MAX_LENGTH:
             raise ValidationError(
-                _("The comment is too long: %s characters at most.") % self._COMMENT_MAX_LENGTH
+                _("The comment is too long: %s characters at most.", self._COMMENT_MAX_LENGTH)
             )
         if token and not re.fullmatch(r"[0-9a-f]{32}", token):
             raise ValidationError(_("This form is not valid anymore: please reload the page."))
         since = order._get_return_window_start()
         lines_vals = []
         for line_id, qty in line_quantities.items():
-            line = order.order_line.filtered(lambda l, lid=line_id: l.id == lid)
+            line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid)
             if not line:
                 raise ValidationError(_("A product of this form does not belong to the order."))
             if not isinstance(qty, (int, float)) or math.isnan(qty) or math.isinf(qty) or qty < 0:
                 raise ValidationError(
-                    _("%s: the quantity must be a positive number.") % line.product_id.display_name
+                    _("%s: the quantity must be a positive number.", line.product_id.display_name)
                 )
             if float_is_zero(qty, precision_rounding=line.product_uom.rounding):
                 continue
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
             if refusal:
-                raise ValidationError("%s: %s" % (line.product_id.display_name, refusal))
+                raise ValidationError(
+                    _("%(product)s: %(refusal)s", product=line.product_id.display_name, refusal=refusal)
+                )
             returnable = line._get_returnable_qty(since=since)
             if float_compare(qty, returnable, precision_rounding=line.product_uom.rounding) > 0:
                 if not returnable and since and line._get_return_delivered_qty(since=since) <= 0:
                     raise ValidationError(
-                        _("%s: the return period has ended.") % line.product_id.display_name
+                        _("%s: the return period has ended.", line.product_id.display_name)
                     )
                 raise ValidationError(
-                    _("%s: you can return at most %s.")
-                    % (line.product_id.display_name, "%g" % returnable)
+                    _(
+                        "%(product)s: you can return at most %(qty)s.",
+                        product=line.product_id.display_name,
+                        qty="%g" % returnable,
+                    )
                 )
             lines_vals.append((0, 0, {"sale_line_id": line.id, "quantity": qty}))
         if not lines_vals:

@@ -5,7 +5,7 @@ class StockPicking(models.Model):
     _inherit = "stock.picking"
 
     return_request_id = fields.Many2one(
-        "sale.return.request", string="Return Request", index=True, readonly=True
+        "sale.return.request", index=True, readonly=True
     )
 
     def _action_done(self):

@@ -25,7 +25,7 @@ class ReturnMixin:
     def _submit(self, order, quantities, reason=None, **kwargs):
         """Submit the online form as the portal controller does: {product: qty}."""
         line_quantities = {
-            order.order_line.filtered(lambda l, p=product: l.product_id == p).id: qty
+            order.order_line.filtered(lambda ln, p=product: ln.product_id == p).id: qty
             for product, qty in quantities.items()
         }
         return self.env["sale.return.request"].sudo()._create_from_portal(

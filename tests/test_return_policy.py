@@ -109,7 +109,7 @@ class TestReturnPolicy(ReturnCase):
 @tagged("post_install", "-at_install")
 class TestReturnQuantities(ReturnCase):
     def _returnable_qty(self, order):
-        return order.order_line.filtered(lambda l: l.product_id == self.product)._get_returnable_qty()
+        return order.order_line.filtered(lambda ln: ln.product_id == self.product)._get_returnable_qty()
 
     def test_partial_delivery_limits_the_returnable_quantity(self):
         order = self._create_web_order(lines=[(self.product, 5)])

@@ -234,7 +234,7 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         order.action_confirm()
         self._deliver(order)
         # Services count as delivered by hand: the form lists them, disabled.
-        order.order_line.filtered(lambda l: l.product_id == service).qty_delivered = 1
+        order.order_line.filtered(lambda ln: ln.product_id == service).qty_delivered = 1
         self.start_tour(
             "/my/orders/%s" % order.id, "wsoh_return_products", login=self.portal_user.login
         )
