@@ -99,10 +99,10 @@ if not user:
     warehouse = env["stock.warehouse"].search([], limit=1)
     products = env["product.product"].create([
         {"name": "Bench Lamp %s" % i, "type": "product", "list_price": 20 + i,
-         "is_published": True} for i in range(%(lines)d)])
+         "is_published": True} for i in range(__LINES__)])
     for product in products:
         env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 1e7)
-    for n in range(%(orders)d):
+    for n in range(__ORDERS__):
         order = env["sale.order"].create({
             "partner_id": user.partner_id.id, "website_id": website.id,
             "order_line": [(0, 0, {"product_id": p.id, "product_uom_qty": 1000}) for p in products]})
@@ -129,7 +129,7 @@ def build(conf, rebuild):
                        check=True, capture_output=True)
     out = subprocess.run(
         ["flectra", "shell", "-c", conf, "-d", DB, "--no-http"],
-        input=SEED % {"orders": ORDERS, "lines": LINES_PER_ORDER},
+        input=SEED.replace("__ORDERS__", str(ORDERS)).replace("__LINES__", str(LINES_PER_ORDER)),
         capture_output=True, text=True, check=True,
     ).stdout
     orders = [int(i) for i in re.search(r"^ORDERS (.*)$", out, re.M).group(1).split(",")]
@@ -209,9 +209,9 @@ def main():
     try:
         for _attempt in range(120):
             try:
-                requests.get(base + "/web/login", timeout=5)
+                requests.get(base + "/web/login", timeout=60)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(1)
         # Warm-up: compile templates and assets once, outside the figures.
         measure(base, orders, reason, 1, 2)
