@@ -7,3 +7,11 @@ class ResConfigSettings(models.TransientModel):
     order_assignment_mode = fields.Selection(
         related="website_id.order_assignment_mode", readonly=False
     )
+
+    # --- Online returns --------------------------------------------------------
+    allow_online_returns = fields.Boolean(
+        related="website_id.allow_online_returns", readonly=False
+    )
+    return_window_days = fields.Integer(
+        related="website_id.return_window_days", readonly=False
+    )

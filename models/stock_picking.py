@@ -10,6 +10,16 @@ class StockPicking(models.Model):
         help="Technical: the customer was told this delivery is done, so a "
         "second validation never tells them twice.",
     )
+    return_request_id = fields.Many2one(
+        "sale.return.request", index=True, readonly=True
+    )
+
+    def _action_done(self):
+        res = super()._action_done()
+        # Backorders copy return_request_id, so every part reports here.
+        # The warehouse user validating the receipt may not edit requests.
+        self.mapped("return_request_id").sudo()._update_from_receipts()
+        return res
 
     def _is_customer_delivery_to_notify(self):
         """Inventory's "Email Confirmation picking" is for customers receiving

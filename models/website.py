@@ -1,4 +1,5 @@
-from flectra import api, fields, models
+from flectra import _, api, fields, models
+from flectra.exceptions import ValidationError
 from flectra.http import request
 
 ASSIGNMENT_MODES = [
@@ -29,6 +30,40 @@ class Website(models.Model):
         readonly=True,
         help="Technical: the counter that gives each new cart its turn.",
     )
+
+    # --- Online returns: the return policy -----------------------------------
+    allow_online_returns = fields.Boolean(
+        string="Accept Online Returns",
+        help="Customers can ask to return delivered products from their order page.",
+    )
+    return_window_days = fields.Integer(
+        string="Return Window (days)",
+        default=30,
+        help="Days after the delivery during which products can be returned; "
+        "0 means no limit.",
+    )
+
+    @api.constrains("return_window_days")
+    def _check_return_window_days(self):
+        if any(website.return_window_days < 0 for website in self):
+            raise ValidationError(_("The return window cannot be negative."))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        websites = super().create(vals_list)
+        websites.filtered(lambda w: w.order_assignment_mode != "fixed")._ensure_assignment_sequence()
+        return websites
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("order_assignment_mode") not in (None, "fixed"):
+            self._ensure_assignment_sequence()
+        return res
+
+    def _ensure_assignment_sequence(self):
+        # Created when the mode is chosen, so checkouts only ever read it.
+        for website in self.sudo().filtered(lambda w: not w.order_assignment_sequence_id):
+            website._create_assignment_sequence()
 
     def _get_round_robin_members(self):
         """The salespeople who take turns: active internal members of the team."""
@@ -94,20 +129,3 @@ class Website(models.Model):
             return values
         values["user_id"] = self._get_web_order_salesperson(partner).id
         return values
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        websites = super().create(vals_list)
-        websites.filtered(lambda w: w.order_assignment_mode != "fixed")._ensure_assignment_sequence()
-        return websites
-
-    def write(self, vals):
-        res = super().write(vals)
-        if vals.get("order_assignment_mode") not in (None, "fixed"):
-            self._ensure_assignment_sequence()
-        return res
-
-    def _ensure_assignment_sequence(self):
-        # Created when the mode is chosen, so checkouts only ever read it.
-        for website in self.sudo().filtered(lambda w: not w.order_assignment_sequence_id):
-            website._create_assignment_sequence()

@@ -3,4 +3,7 @@ from . import test_i18n
 from . import test_order_assignment
 from . import test_order_flow
 from . import test_order_queues
+from . import test_return_policy
+from . import test_return_portal
+from . import test_return_request
 from . import test_smoke

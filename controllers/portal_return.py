@@ -1,0 +1,138 @@
+import math
+import uuid
+
+from werkzeug.exceptions import Forbidden, NotFound
+
+from flectra import _, http
+from flectra.addons.portal.controllers.portal import pager as portal_pager
+from flectra.addons.sale.controllers.portal import CustomerPortal
+from flectra.exceptions import AccessError, MissingError, UserError
+from flectra.http import request
+
+# Form fields the return form posts; anything else is ignored.
+QTY_PREFIX = "qty_"
+# No order line is ever bought by the billion: a bigger number is a typo or an attack.
+MAX_QTY = 1e9
+
+
+class ReturnCustomerPortal(CustomerPortal):
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "return_request_count" in counters:
+            Request = request.env["sale.return.request"]
+            values["return_request_count"] = (
+                Request.search_count([])
+                if Request.check_access_rights("read", raise_exception=False)
+                else 0
+            )
+        return values
+
+    def _check_return_order_access(self, order_id, access_token):
+        """The order in sudo once the visitor is known to may see it; else 403/404."""
+        try:
+            return self._document_check_access("sale.order", order_id, access_token=access_token)
+        except MissingError as error:
+            raise NotFound() from error
+        except AccessError as error:
+            raise Forbidden() from error
+
+    def _parse_return_form(self, order_sudo, post):
+        """Whitelist and cast the posted values; raise UserError on garbage."""
+        line_quantities = {}
+        for key, value in post.items():
+            if not key.startswith(QTY_PREFIX):
+                continue
+            try:
+                line_id = int(key[len(QTY_PREFIX):])
+            except ValueError as error:
+                raise UserError(_("A product of this form does not belong to the order.")) from error
+            value = (value or "").strip().replace(",", ".")
+            if not value:
+                continue
+            try:
+                qty = float(value)
+            except ValueError as error:
+                raise UserError(_("Quantities must be numbers.")) from error
+            if math.isnan(qty) or math.isinf(qty) or abs(qty) > MAX_QTY:
+                raise UserError(_("Quantities must be reasonable numbers."))
+            line_quantities[line_id] = qty
+        reason_id = post.get("reason_id") or ""
+        reason = request.env["sale.return.reason"].sudo()
+        if reason_id.isdigit():
+            reason = reason.browse(int(reason_id)).exists()
+        return line_quantities, reason
+
+    def _return_form_values(self, order_sudo, access_token, post=None, error=None):
+        post = post or {}
+        return {
+            "page_name": "order_return",
+            "sale_order": order_sudo,
+            "access_token": access_token,
+            "lines_info": order_sudo._get_return_lines_info(),
+            "order_refusal": order_sudo._get_return_refusal_reason(),
+            "reasons": request.env["sale.return.reason"].sudo()._get_for_website(
+                order_sudo.website_id
+            ),
+            "comment_max_length": request.env["sale.return.request"]._COMMENT_MAX_LENGTH,
+            "form_token": post.get("form_token") or uuid.uuid4().hex,
+            "post": post,
+            "error": error,
+        }
+
+    @http.route(
+        ["/my/orders/<int:order_id>/return"],
+        type="http", auth="public", website=True, methods=["GET", "POST"],
+    )
+    def portal_order_return(self, order_id, access_token=None, **post):
+        order_sudo = self._check_return_order_access(order_id, access_token)
+        error = None
+        if request.httprequest.method == "POST":
+            try:
+                line_quantities, reason = self._parse_return_form(order_sudo, post)
+                return_request = request.env["sale.return.request"].sudo()._create_from_portal(
+                    order_sudo,
+                    line_quantities,
+                    reason,
+                    comment=post.get("comment"),
+                    phone=post.get("phone"),
+                    token=post.get("form_token"),
+                )
+            except UserError as exc:  # ValidationError is a UserError
+                error = exc.args[0]
+            else:
+                return request.redirect(return_request.get_portal_url(query_string="&submitted=1"))
+        values = self._return_form_values(order_sudo, access_token, post=post, error=error)
+        return request.render("website_sale_order_handling.portal_order_return_form", values)
+
+    @http.route(
+        ["/my/returns", "/my/returns/page/<int:page>"],
+        type="http", auth="user", website=True,
+    )
+    def portal_my_returns(self, page=1, **kw):
+        values = self._prepare_portal_layout_values()
+        Request = request.env["sale.return.request"]
+        count = Request.search_count([])
+        pager = portal_pager(url="/my/returns", total=count, page=page, step=self._items_per_page)
+        requests = Request.search([], limit=self._items_per_page, offset=pager["offset"])
+        values.update(
+            {"page_name": "returns", "return_requests": requests, "pager": pager,
+             "default_url": "/my/returns"}
+        )
+        return request.render("website_sale_order_handling.portal_my_returns", values)
+
+    @http.route(
+        ["/my/returns/<int:request_id>"], type="http", auth="public", website=True,
+    )
+    def portal_my_return(self, request_id, access_token=None, submitted=False, **kw):
+        try:
+            request_sudo = self._document_check_access(
+                "sale.return.request", request_id, access_token=access_token
+            )
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        values = self._get_page_view_values(
+            request_sudo, access_token,
+            {"page_name": "return", "return_request": request_sudo, "submitted": submitted},
+            "my_returns_history", False, **kw
+        )
+        return request.render("website_sale_order_handling.portal_my_return", values)

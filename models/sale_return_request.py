@@ -1,0 +1,511 @@
+import math
+import re
+from datetime import timedelta
+
+import psycopg2
+
+from flectra import _, api, fields, models
+from flectra.addons.phone_validation.tools import phone_validation
+from flectra.exceptions import AccessError, UserError, ValidationError
+from flectra.tools import float_compare, float_is_zero
+
+STATES = [
+    ("requested", "Requested"),
+    ("approved", "Approved"),
+    ("received", "Received"),
+    ("refunded", "Refunded"),
+    ("rejected", "Rejected"),
+    ("cancelled", "Cancelled"),
+]
+# Requests in these states still hold quantities or may still move money.
+OPEN_STATES = ("requested", "approved", "received")
+
+
+class SaleReturnRequest(models.Model):
+    _name = "sale.return.request"
+    _description = "Return Request"
+    _inherit = ["portal.mixin", "mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+
+    # Longest comment a customer may type on the online form.
+    _COMMENT_MAX_LENGTH = 1000
+    # Requests a single order may receive per hour, against scripted floods.
+    _MAX_REQUESTS_PER_HOUR = 5
+
+    name = fields.Char(
+        string="Reference", required=True, readonly=True, copy=False, default="/"
+    )
+    order_id = fields.Many2one(
+        "sale.order", required=True, readonly=True, index=True, ondelete="restrict"
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", required=True, readonly=True, index=True
+    )
+    commercial_partner_id = fields.Many2one(
+        related="partner_id.commercial_partner_id", store=True, index=True
+    )
+    company_id = fields.Many2one(related="order_id.company_id", store=True, index=True)
+    website_id = fields.Many2one(related="order_id.website_id", store=True)
+    currency_id = fields.Many2one(related="order_id.currency_id")
+    user_id = fields.Many2one(
+        "res.users", string="Responsible", tracking=True,
+        default=lambda self: self.env["res.users"],
+    )
+    state = fields.Selection(
+        STATES, default="requested", required=True, readonly=True, copy=False,
+        tracking=True, index=True,
+    )
+    line_ids = fields.One2many(
+        "sale.return.request.line", "request_id", string="Products", readonly=True
+    )
+    reason_id = fields.Many2one(
+        "sale.return.reason", required=True, readonly=True
+    )
+    comment = fields.Text(string="Customer Comment", readonly=True)
+    phone = fields.Char(string="Contact Phone", readonly=True)
+    reject_reason = fields.Text(readonly=True, tracking=True)
+    # The hidden nonce of the online form: a second submission of the same
+    # form finds the request the first one created instead of adding one.
+    submission_token = fields.Char(readonly=True, copy=False, groups="base.group_user")
+    picking_ids = fields.One2many(
+        "stock.picking", "return_request_id", string="Return Transfers", readonly=True
+    )
+    picking_count = fields.Integer(compute="_compute_picking_count")
+    is_partially_received = fields.Boolean(compute="_compute_is_partially_received")
+    refund_amount = fields.Monetary(
+        compute="_compute_refund_amount", currency_field="currency_id",
+        help="Amount of the received products, taxes included.",
+    )
+    refund_transaction_id = fields.Many2one(
+        "payment.transaction", readonly=True, copy=False
+    )
+
+    _sql_constraints = [
+        (
+            "submission_token_uniq",
+            "UNIQUE(order_id, submission_token)",
+            "This return form was already submitted.",
+        ),
+    ]
+
+    def _compute_access_url(self):
+        res = super()._compute_access_url()
+        for request in self:
+            request.access_url = "/my/returns/%s" % request.id
+        return res
+
+    @api.depends("picking_ids")
+    def _compute_picking_count(self):
+        for request in self:
+            request.picking_count = len(request.picking_ids)
+
+    @api.depends("state", "line_ids.quantity_received")
+    def _compute_is_partially_received(self):
+        for request in self:
+            request.is_partially_received = request.state == "approved" and any(
+                line.quantity_received > 0 for line in request.line_ids
+            )
+
+    @api.depends("line_ids.quantity_received")
+    def _compute_refund_amount(self):
+        for request in self:
+            request.refund_amount = request._get_refund_amount()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Requests come from the customer's online form only, through
+        # _create_from_portal, which checks the whole return policy.
+        if not self.env.context.get("return_request_from_portal"):
+            raise AccessError(
+                _("Return requests are created by customers from the online return form.")
+            )
+        for vals in vals_list:
+            if vals.get("name", "/") == "/":
+                vals["name"] = (
+                    self.env["ir.sequence"].next_by_code("sale.return.request") or "/"
+                )
+        return super().create(vals_list)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_approve(self):
+        for request in self:
+            request._check_state("requested")
+            # Approving is a sales decision; the return transfer it implies is
+            # created even when the approver has no inventory rights.
+            request.sudo()._create_return_pickings()
+        self._set_state("approved")
+        return True
+
+    def action_reject_wizard(self):
+        self.ensure_one()
+        self._check_state("requested", "approved")
+        return {
+            "name": _("Reject Return Request"),
+            "type": "ir.actions.act_window",
+            "res_model": "sale.return.request.reject",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_request_id": self.id},
+        }
+
+    def action_reject(self, reason):
+        if not (reason or "").strip():
+            raise UserError(_("Please give the customer a reason for the rejection."))
+        for request in self:
+            request._check_state("requested", "approved")
+            request.sudo()._cancel_open_pickings()
+        self.write({"reject_reason": reason.strip()})
+        self._set_state("rejected")
+        return True
+
+    def action_cancel(self):
+        for request in self:
+            request._check_state("requested", "approved")
+            request.sudo()._cancel_open_pickings()
+        self._set_state("cancelled")
+        return True
+
+    def action_refund(self):
+        """Refund the received quantities through the order's refund capability."""
+        self.ensure_one()
+        # Lock the request so two clicks cannot both refund: the second waits,
+        # then sees the new state (or fails to serialize and is retried).
+        self.env.cr.execute(
+            "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE", [self.id]
+        )
+        self.invalidate_cache(["state"])
+        self._check_state("received")
+        line_quantities = {
+            line.sale_line_id: line.quantity_received
+            for line in self.line_ids
+            if line.quantity_received > 0
+        }
+        transaction = self.order_id._refund_lines(line_quantities, description=self.name)
+        self.refund_transaction_id = transaction
+        self._set_state("refunded")
+        return True
+
+    def action_view_pickings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.actions"]._for_xml_id("stock.action_picking_tree_all")
+        action["domain"] = [("id", "in", self.picking_ids.ids)]
+        action["context"] = {"create": False}
+        if len(self.picking_ids) == 1:
+            action["views"] = [(False, "form")]
+            action["res_id"] = self.picking_ids.id
+        return action
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _check_state(self, *states):
+        for request in self:
+            if request.state not in states:
+                raise UserError(
+                    _(
+                        "Return request %(name)s is %(state)s: this action is not possible.",
+                        name=request.name,
+                        state=dict(request._fields["state"]._description_selection(self.env))[
+                            request.state
+                        ],
+                    )
+                )
+
+    def _set_state(self, state):
+        self.write({"state": state})
+        self._notify_customer()
+
+    def _get_state_mail_template(self):
+        self.ensure_one()
+        return self.env.ref(
+            "website_sale_order_handling.mail_template_return_%s" % self.state,
+            raise_if_not_found=False,
+        )
+
+    def _notify_customer(self):
+        """Email the customer the template of the request's current state."""
+        for request in self:
+            template = request._get_state_mail_template()
+            if template:
+                request.message_post_with_template(
+                    template.id,
+                    composition_mode="comment",
+                    email_layout_xmlid="mail.mail_notification_light",
+                )
+
+    def _get_refund_amount(self):
+        """Amount to refund for the received products, taxes included."""
+        self.ensure_one()
+        total = 0.0
+        for line in self.line_ids:
+            total += line._get_refund_amount()
+        return self.currency_id.round(total) if self.currency_id else total
+
+    def _get_delivery_pickings(self):
+        """Done deliveries of the order that can be returned, newest first."""
+        self.ensure_one()
+        pickings = self.order_id.picking_ids.filtered(
+            lambda p: p.state == "done" and p.location_dest_id.usage == "customer"
+        )
+        return pickings.sorted(lambda p: (p.date_done, p.id), reverse=True)
+
+    def _create_return_pickings(self):
+        """Return the requested quantities with the stock return wizard.
+
+        One return per original delivery involved; a line delivered in
+        several parts is taken back from its newest deliveries first.
+        """
+        self.ensure_one()
+        to_return = {}
+        for line in self.line_ids:
+            sale_line = line.sale_line_id
+            qty = sale_line.product_uom._compute_quantity(
+                line.quantity, sale_line.product_id.uom_id
+            )
+            to_return[sale_line] = to_return.get(sale_line, 0.0) + qty
+        Wizard = self.env["stock.return.picking"]
+        for picking in self._get_delivery_pickings():
+            wizard = Wizard.with_context(
+                active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
+            ).create({"picking_id": picking.id})
+            wizard._onchange_picking_id()
+            has_quantity = False
+            for wizard_line in wizard.product_return_moves:
+                sale_line = wizard_line.move_id.sale_line_id
+                wanted = to_return.get(sale_line, 0.0)
+                qty = max(min(wanted, wizard_line.quantity), 0.0)
+                wizard_line.write({"quantity": qty, "to_refund": True})
+                if qty > 0:
+                    to_return[sale_line] = wanted - qty
+                    has_quantity = True
+            if has_quantity:
+                new_picking_id = wizard._create_returns()[0]
+                self.env["stock.picking"].browse(new_picking_id).return_request_id = self
+        for sale_line, qty in to_return.items():
+            if float_compare(qty, 0.0, precision_rounding=sale_line.product_id.uom_id.rounding) > 0:
+                raise UserError(
+                    _(
+                        "%(product)s: the deliveries of order %(order)s do not hold enough "
+                        "quantity to return.",
+                        product=sale_line.product_id.display_name,
+                        order=self.order_id.name,
+                    )
+                )
+
+    def _cancel_open_pickings(self):
+        pickings = self.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))
+        if self.picking_ids.filtered(lambda p: p.state == "done"):
+            raise UserError(
+                _(
+                    "Products of %s were already received back: the request cannot be stopped.",
+                    self.name,
+                )
+            )
+        pickings.action_cancel()
+
+    def _update_from_receipts(self):
+        """Called when return transfers are validated.
+
+        The request is Received once none of its transfers is still open
+        (a partial receipt whose remainder was dropped included); while a
+        backorder waits it stays Approved, shown as partially received.
+        """
+        for request in self.filtered(lambda r: r.state == "approved"):
+            if any(p.state not in ("done", "cancel") for p in request.picking_ids):
+                continue
+            if any(line.quantity_received > 0 for line in request.line_ids):
+                request._set_state("received")
+
+    # ------------------------------------------------------------------
+    # Creation from the online form
+    # ------------------------------------------------------------------
+    @api.model
+    def _get_max_requests_per_hour(self):
+        return int(
+            self.env["ir.config_parameter"].sudo().get_param(
+                "website_sale_order_handling.return_max_requests_per_hour",
+                self._MAX_REQUESTS_PER_HOUR,
+            )
+        )
+
+    @api.model
+    def _normalize_return_phone(self, phone, order):
+        """The phone in international format for the customer's country."""
+        phone = (phone or "").strip()
+        if not phone:
+            return False
+        country = order.partner_id.country_id or order.company_id.country_id
+        try:
+            return phone_validation.phone_format(
+                phone,
+                country.code if country else None,
+                country.phone_code if country else None,
+                force_format="INTERNATIONAL",
+                raise_exception=True,
+            )
+        except Exception as error:  # phonenumbers raises its own exception types too
+            raise ValidationError(
+                _("The phone number %s is not valid.", phone)
+            ) from error
+
+    @api.model
+    def _prepare_from_portal_vals(self, order, line_quantities, reason, comment, phone, token):
+        """Check a submission of the online form and return the request values.
+
+        ``line_quantities`` maps sale.order.line ids to quantities. Every rule
+        of the return policy is checked here; anything wrong raises a
+        UserError/ValidationError whose message is shown on the form.
+        """
+        refusal = order._get_return_refusal_reason()
+        if refusal:
+            raise UserError(refusal)
+        if not reason or reason not in self.env["sale.return.reason"]._get_for_website(
+            order.website_id
+        ):
+            raise ValidationError(_("Please choose the reason of your return."))
+        comment = (comment or "").strip()
+        if len(comment) > self._COMMENT_MAX_LENGTH:
+            raise ValidationError(
+                _("The comment is too long: %s characters at most.", self._COMMENT_MAX_LENGTH)
+            )
+        if token and not re.fullmatch(r"[0-9a-f]{32}", token):
+            raise ValidationError(_("This form is not valid anymore: please reload the page."))
+        since = order._get_return_window_start()
+        lines_vals = []
+        for line_id, qty in line_quantities.items():
+            line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid)
+            if not line:
+                raise ValidationError(_("A product of this form does not belong to the order."))
+            if not isinstance(qty, (int, float)) or math.isnan(qty) or math.isinf(qty) or qty < 0:
+                raise ValidationError(
+                    _("%s: the quantity must be a positive number.", line.product_id.display_name)
+                )
+            if float_is_zero(qty, precision_rounding=line.product_uom.rounding):
+                continue
+            refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
+            if refusal:
+                raise ValidationError(
+                    _("%(product)s: %(refusal)s", product=line.product_id.display_name, refusal=refusal)
+                )
+            returnable = line._get_returnable_qty(since=since)
+            if float_compare(qty, returnable, precision_rounding=line.product_uom.rounding) > 0:
+                if not returnable and since and line._get_return_delivered_qty(since=since) <= 0:
+                    raise ValidationError(
+                        _("%s: the return period has ended.", line.product_id.display_name)
+                    )
+                raise ValidationError(
+                    _(
+                        "%(product)s: you can return at most %(qty)s.",
+                        product=line.product_id.display_name,
+                        qty="%g" % returnable,
+                    )
+                )
+            lines_vals.append((0, 0, {"sale_line_id": line.id, "quantity": qty}))
+        if not lines_vals:
+            raise ValidationError(_("Please enter the quantity of at least one product to return."))
+        recent = self.search_count(
+            [
+                ("order_id", "=", order.id),
+                ("create_date", ">=", fields.Datetime.now() - timedelta(hours=1)),
+            ]
+        )
+        if recent >= self._get_max_requests_per_hour():
+            raise UserError(
+                _("Too many return requests for this order in the last hour: "
+                  "please try again later or contact us.")
+            )
+        return {
+            "order_id": order.id,
+            "partner_id": order.partner_id.id,
+            "reason_id": reason.id,
+            "comment": comment or False,
+            "phone": self._normalize_return_phone(phone, order),
+            "submission_token": token or False,
+            "line_ids": lines_vals,
+        }
+
+    @api.model
+    def _create_from_portal(self, order, line_quantities, reason, comment=None, phone=None, token=None):
+        """The one way in: create a request from the customer's online form.
+
+        Called in sudo by the portal controller once it has checked that the
+        visitor may see ``order``. Submitting the same form twice (same
+        ``token``) returns the first request instead of creating another.
+        """
+        order = order.sudo()
+        if token:
+            existing = self.sudo().search(
+                [("order_id", "=", order.id), ("submission_token", "=", token)], limit=1
+            )
+            if existing:
+                return existing
+        vals = self._prepare_from_portal_vals(order, line_quantities, reason, comment, phone, token)
+        try:
+            # A concurrent twin of this submission hits the unique token constraint.
+            with self.env.cr.savepoint():
+                request = self.sudo().with_context(
+                    return_request_from_portal=True, mail_create_nosubscribe=True
+                ).create(vals)
+                request.flush()
+        except psycopg2.IntegrityError as error:
+            raise UserError(_("This return form was already submitted.")) from error
+        request.message_subscribe(partner_ids=order.partner_id.ids)
+        request._notify_customer()
+        return request
+
+
+class SaleReturnRequestLine(models.Model):
+    _name = "sale.return.request.line"
+    _description = "Return Request Line"
+
+    request_id = fields.Many2one(
+        "sale.return.request", required=True, ondelete="cascade", index=True
+    )
+    sale_line_id = fields.Many2one(
+        "sale.order.line", string="Order Line", required=True, ondelete="restrict", index=True
+    )
+    product_id = fields.Many2one(related="sale_line_id.product_id", store=True)
+    product_uom = fields.Many2one(related="sale_line_id.product_uom", string="Unit")
+    company_id = fields.Many2one(related="request_id.company_id", store=True)
+    currency_id = fields.Many2one(related="request_id.currency_id")
+    quantity = fields.Float(
+        string="Requested", digits="Product Unit of Measure", required=True
+    )
+    quantity_received = fields.Float(
+        string="Received", digits="Product Unit of Measure",
+        compute="_compute_quantity_received",
+    )
+
+    _sql_constraints = [
+        ("quantity_positive", "CHECK(quantity > 0)", "A returned quantity must be positive."),
+    ]
+
+    @api.depends(
+        "request_id.picking_ids.move_lines.state",
+        "request_id.picking_ids.move_lines.quantity_done",
+    )
+    def _compute_quantity_received(self):
+        for line in self:
+            moves = line.request_id.picking_ids.move_lines.filtered(
+                lambda m, sl=line.sale_line_id: m.state == "done" and m.sale_line_id == sl
+            )
+            line.quantity_received = sum(
+                m.product_uom._compute_quantity(m.quantity_done, line.product_uom)
+                for m in moves
+            )
+
+    def _get_refund_amount(self):
+        """Received quantity at the price paid, discount and taxes included."""
+        self.ensure_one()
+        sale_line = self.sale_line_id
+        price = sale_line.price_unit * (1 - (sale_line.discount or 0.0) / 100.0)
+        taxes = sale_line.tax_id.compute_all(
+            price,
+            currency=sale_line.order_id.currency_id,
+            quantity=self.quantity_received,
+            product=sale_line.product_id,
+            partner=sale_line.order_id.partner_shipping_id,
+        )
+        return taxes["total_included"]

@@ -1,0 +1,52 @@
+from .common import OrderHandlingCase
+
+
+class ReturnMixin:
+    """Delivered web orders and a return policy, for the online-returns tests."""
+
+    def _deliver(self, order, quantities=None, backorder=True):
+        """Validate the open delivery, with {product: qty} done (all by default)."""
+        picking = order.picking_ids.filtered(
+            lambda p: p.state not in ("done", "cancel") and p.picking_type_code == "outgoing"
+        )
+        for move in picking.move_lines:
+            move.quantity_done = (
+                quantities.get(move.product_id, 0.0) if quantities else move.product_uom_qty
+            )
+        picking.with_context(cancel_backorder=not backorder)._action_done()
+        return picking
+
+    def _delivered_order(self, lines=None, partner=None):
+        order = self._create_web_order(partner=partner, lines=lines or [(self.product, 5)])
+        order.action_confirm()
+        self._deliver(order)
+        return order
+
+    def _submit(self, order, quantities, reason=None, **kwargs):
+        """Submit the online form as the portal controller does: {product: qty}."""
+        line_quantities = {
+            order.order_line.filtered(lambda ln, p=product: ln.product_id == p).id: qty
+            for product, qty in quantities.items()
+        }
+        return self.env["sale.return.request"].sudo()._create_from_portal(
+            order, line_quantities, reason if reason is not None else self.reason, **kwargs
+        )
+
+    def _receive(self, request, quantities=None, backorder=True):
+        """Validate the open return transfer of ``request``: {product: qty}, all by default."""
+        picking = request.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))
+        for move in picking.move_lines:
+            move.quantity_done = (
+                quantities.get(move.product_id, 0.0) if quantities else move.product_uom_qty
+            )
+        picking.with_context(cancel_backorder=not backorder)._action_done()
+        return picking
+
+
+class ReturnCase(ReturnMixin, OrderHandlingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.website.write({"allow_online_returns": True, "return_window_days": 30})
+        cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
+        cls.Request = cls.env["sale.return.request"]
