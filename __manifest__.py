@@ -23,9 +23,14 @@
     ],
     "data": [
         "security/ir.model.access.csv",
+        "data/mail_template_data.xml",
+        "data/ir_cron_data.xml",
         "views/sale_order_views.xml",
         "views/menus.xml",
         "views/assets.xml",
+        "views/website_cart_reminder_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/cart_recovery_templates.xml",
     ],
     "demo": [
         "demo/shop_demo.xml",
