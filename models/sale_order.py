@@ -109,7 +109,8 @@ class SaleOrder(models.Model):
         Public, as mail templates may only call public methods.
         """
         self.ensure_one()
-        return "%s/shop/cart?access_token=%s" % (self.get_base_url(), self.access_token)
+        # revive=squash: the customer gets this cart back even if the browser holds another one.
+        return "%s/shop/cart?access_token=%s&revive=squash" % (self.get_base_url(), self.access_token)
 
     def get_cart_unsubscribe_url(self):
         """One-click link that stops abandoned cart e-mails to this customer."""

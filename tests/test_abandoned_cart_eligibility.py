@@ -91,16 +91,18 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
     # -- no payment under way -----------------------------------------------
 
     def _transaction(self, order, state):
-        acquirer = self.env.ref("payment.payment_acquirer_test")
-        return self.env["payment.transaction"].create({
+        acquirer = self.env.ref("payment.payment_acquirer_transfer")
+        transaction = self.env["payment.transaction"].create({
             "acquirer_id": acquirer.id,
             "amount": order.amount_total,
             "currency_id": order.currency_id.id,
             "partner_id": order.partner_id.id,
             "reference": "%s-%s" % (order.name, state),
             "sale_order_ids": [(6, 0, order.ids)],
-            "state": state,
         })
+        transaction.state = state
+        self.assertEqual(order.transaction_ids.state, state)
+        return transaction
 
     def test_cart_with_a_pending_authorized_or_done_payment_is_not_emailed(self):
         carts = {}
