@@ -1,4 +1,3 @@
-from datetime import timedelta
 from email.utils import formataddr
 
 from flectra import _, api, fields, models
@@ -28,7 +27,7 @@ class SaleOrder(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # The cron and the Abandoned Carts menu look for draft web orders of one
         # website by last activity (first e-mail) or by last e-mail (follow-ups):
         # these partial indexes keep that an index range scan on a big sale_order.
@@ -51,6 +50,7 @@ class SaleOrder(models.Model):
              WHERE cart_last_activity IS NULL AND website_id IS NOT NULL AND state = 'draft'
             """
         )
+        return res
 
     @api.depends("website_id", "cart_last_activity", "order_line", "state", "partner_id")
     def _compute_abandoned_cart(self):
@@ -136,7 +136,7 @@ class SaleOrder(models.Model):
             return self
         blocked = self.browse()
         for website in self.mapped("website_id"):
-            site_lines = lines.filtered(lambda line: line.order_id.website_id == website)
+            site_lines = lines.filtered(lambda line, site=website: line.order_id.website_id == site)
             products = site_lines.mapped("product_id").with_context(
                 warehouse=website._get_warehouse_available()
             )
@@ -168,11 +168,12 @@ class SaleOrder(models.Model):
             "message_type": "comment",
             "subtype_id": self.env["ir.model.data"].xmlid_to_res_id("mail.mt_note"),
             "is_internal": True,
-            "body": _("<p>%(step)s e-mailed to %(email)s: <em>%(subject)s</em></p>") % {
-                "step": html_escape(step_name),
-                "email": html_escape(partner.email),
-                "subject": html_escape(subject),
-            },
+            "body": _(
+                "<p>%(step)s e-mailed to %(email)s: <em>%(subject)s</em></p>",
+                step=html_escape(step_name),
+                email=html_escape(partner.email),
+                subject=html_escape(subject),
+            ),
             "subject": subject,
             "body_html": body_html,
             "email_from": rendered["email_from"] or self.company_id.email_formatted,

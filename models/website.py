@@ -79,9 +79,9 @@ class Website(models.Model):
             ("cart_recovery_mail_template_id", "=", template.id), ("id", "!=", self.id),
         ])
         if shared:
-            template = template.copy({"name": _("%(template)s (%(website)s)") % {
-                "template": template.name, "website": self.name,
-            }})
+            template = template.copy({
+                "name": _("%(template)s (%(website)s)", template=template.name, website=self.name),
+            })
             self.cart_recovery_mail_template_id = template
         return {
             "type": "ir.actions.act_window",
@@ -127,7 +127,7 @@ class Website(models.Model):
         for number, reminder in enumerate(self.cart_reminder_ids.sorted(lambda r: (r.sequence, r.id)), 1):
             steps.append({
                 "step": number,
-                "name": _("Abandoned cart reminder %s") % number,
+                "name": _("Abandoned cart reminder %s", number),
                 "template": reminder.mail_template_id,
                 "delay": timedelta(hours=reminder.delay_hours),
             })
@@ -168,7 +168,7 @@ class Website(models.Model):
             if auto_commit:
                 # The claims and the queued mails of a batch become durable together:
                 # a later crash cannot lose or repeat them, and row locks stay short.
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             # Forget the batch's records: memory stays flat however many carts there are.
             self.env["base"].invalidate_cache()
             if len(rows) < batch_size:

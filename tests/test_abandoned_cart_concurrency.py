@@ -7,10 +7,9 @@ from unittest.mock import patch
 
 import flectra
 from flectra import SUPERUSER_ID, api, fields
+from flectra.addons.website_sale_order_handling.models.sale_order import SaleOrder
 from flectra.tests import BaseCase, tagged
 from flectra.tests.common import get_db_name
-
-from flectra.addons.website_sale_order_handling.models.sale_order import SaleOrder
 
 CARTS = 12
 

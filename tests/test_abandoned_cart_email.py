@@ -49,7 +49,7 @@ class TestAbandonedCartEmail(AbandonedCartCase):
         cart._cart_update(product_id=self.product.id, add_qty=1)
         self.assertGreaterEqual(cart.cart_last_activity, self.now)
         cart.cart_last_activity = self.now - timedelta(days=1)
-        line = cart.order_line.filtered(lambda l: l.product_id == self.product)
+        line = cart.order_line.filtered(lambda line: line.product_id == self.product)
         line.product_uom_qty = 3
         self.assertGreaterEqual(cart.cart_last_activity, self.now)
         cart.cart_last_activity = self.now - timedelta(days=1)
