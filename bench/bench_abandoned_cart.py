@@ -35,7 +35,7 @@ def bootstrap():
         cmd = fe.flectra_command(bin_path, addons, DB, "-i", fe.MODULE, "--without-demo=all",
                                  "--stop-after-init", "--http-port=%d" % fe.free_port())
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    env = dict(os.environ, WSOH_BENCH_ADDONS=addons, WSOH_BENCH_INNER="1")
+    env = dict(fe._pg_env(), WSOH_BENCH_ADDONS=addons, WSOH_BENCH_INNER="1")
     python = fe.flectra_python(bin_path)
     os.execve(python, [python, __file__], env)
 
@@ -205,8 +205,11 @@ def explain(registry, count=200000):
 def main():
     import flectra
     from flectra.tools import config
-    config.parse_config(["--addons-path", os.environ["WSOH_BENCH_ADDONS"], "-d", DB,
-                         "--log-level=warn"])
+    config.parse_config([
+        "--addons-path", os.environ["WSOH_BENCH_ADDONS"], "-d", DB, "--log-level=warn",
+        "--db_host", os.environ["PGHOST"], "--db_port", os.environ["PGPORT"],
+        "--db_user", os.environ["PGUSER"], "--db_password", os.environ["PGPASSWORD"],
+    ])
     registry = flectra.registry(DB)
     results = {}
     for count in (5000, 20000):
