@@ -1,1 +1,2 @@
+from . import cart_recovery
 from . import portal_return

@@ -1,7 +1,9 @@
 from datetime import timedelta
+from email.utils import formataddr
 
 from flectra import _, api, fields, models
-from flectra.tools import float_compare, float_is_zero
+from flectra.osv import expression
+from flectra.tools import float_is_zero, html_escape
 
 # The three steps of the eCommerce documentation, plus the way out.
 ECOMMERCE_STATUS = [
@@ -181,66 +183,197 @@ class SaleOrder(models.Model):
             return False
         return any(entry["returnable"] > 0 for entry in self._get_return_lines_info())
 
+    # --- Abandoned-cart e-mails ------------------------------------------------
+    cart_last_activity = fields.Datetime(
+        "Last Cart Activity", copy=False, readonly=True,
+        help="Last time a product was added, removed or changed in this cart. "
+        "The cart is abandoned when this is older than the website's delay.",
+    )
+    cart_reminder_count = fields.Integer(
+        "Abandoned Cart E-mails Sent", default=0, copy=False, readonly=True,
+        help="How many automatic abandoned cart e-mails this cart received: "
+        "the first e-mail, then one per follow-up reminder.",
+    )
+    cart_reminder_last_sent = fields.Datetime(
+        "Last Abandoned Cart E-mail", copy=False, readonly=True,
+    )
 
-class SaleOrderLine(models.Model):
-    _inherit = "sale.order.line"
+    def init(self):
+        res = super().init()
+        # The cron and the Abandoned Carts menu look for draft web orders of one
+        # website by last activity (first e-mail) or by last e-mail (follow-ups):
+        # these partial indexes keep that an index range scan on a big sale_order.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS sale_order_cart_activity_draft_index
+                ON sale_order (website_id, cart_last_activity, id)
+             WHERE state = 'draft' AND website_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS sale_order_cart_reminder_sent_draft_index
+                ON sale_order (website_id, cart_reminder_last_sent, id)
+             WHERE state = 'draft' AND cart_reminder_last_sent IS NOT NULL;
+            """
+        )
+        # Carts older than the add-on get their last change as last activity,
+        # so the Abandoned Carts menu keeps showing them.
+        self.env.cr.execute(
+            """
+            UPDATE sale_order
+               SET cart_last_activity = COALESCE(write_date, date_order)
+             WHERE cart_last_activity IS NULL AND website_id IS NOT NULL AND state = 'draft'
+            """
+        )
+        return res
 
-    # --- Online returns --------------------------------------------------------
-    def _get_return_moves(self):
-        """Delivery moves (to the customer) and return moves (from them)."""
-        self.ensure_one()
-        moves = self.move_ids.filtered(
-            lambda m: m.product_id == self.product_id and not m.scrapped
-        )
-        deliveries = moves.filtered(
-            lambda m: m.location_dest_id.usage == "customer"
-            and m.location_id.usage != "customer"
-        )
-        returns = moves.filtered(
-            lambda m: m.location_id.usage == "customer"
-            and m.location_dest_id.usage != "customer"
-        )
-        return deliveries, returns
+    @api.depends("website_id", "cart_last_activity", "order_line", "state", "partner_id")
+    def _compute_abandoned_cart(self):
+        # Same rule as _search_abandoned_cart, measured from the last cart change.
+        now = fields.Datetime.now()
+        for order in self:
+            website = order.website_id
+            order.is_abandoned_cart = bool(
+                website
+                and order.state == "draft"
+                and order.cart_last_activity
+                and order.cart_last_activity <= now - website._get_cart_abandoned_timedelta()
+                and order.partner_id != website.user_id.partner_id
+                and order.order_line
+            )
 
-    def _get_return_delivered_qty(self, since=False):
-        """Quantity delivered (done), optionally only by deliveries done since ``since``."""
-        deliveries = self._get_return_moves()[0].filtered(
-            lambda m: m.state == "done" and (not since or m.date >= since)
-        )
-        return sum(
-            m.product_uom._compute_quantity(m.product_uom_qty, self.product_uom)
-            for m in deliveries
-        )
+    def _search_abandoned_cart(self, operator, value):
+        # Flectra 2.0 uses the delay of an empty recordset (so always 1 hour) and
+        # one public partner for all websites: build one clause per website so
+        # the menu, the sales team dashboard and the cron agree.
+        now = fields.Datetime.now()
+        per_website = [
+            [
+                ("website_id", "=", website.id),
+                ("cart_last_activity", "<=", now - website._get_cart_abandoned_timedelta()),
+                ("partner_id", "!=", website.user_id.partner_id.id),
+            ]
+            for website in self.env["website"].sudo().search([])
+        ]
+        domain = expression.AND([
+            [("state", "=", "draft"), ("order_line", "!=", False)],
+            expression.OR(per_website or [expression.FALSE_DOMAIN]),
+        ])
+        positive = (operator not in expression.NEGATIVE_TERM_OPERATORS) == bool(value)
+        if positive:
+            return domain
+        return ["!"] + expression.normalize_domain(domain)
 
-    def _get_return_returned_qty(self):
-        """Quantity returned or on its way back (return pickings not cancelled)."""
-        returns = self._get_return_moves()[1].filtered(lambda m: m.state != "cancel")
-        return sum(
-            m.product_uom._compute_quantity(m.product_uom_qty, self.product_uom)
-            for m in returns
+    def _cart_update(self, product_id=None, line_id=None, add_qty=0, set_qty=0, **kwargs):
+        values = super()._cart_update(
+            product_id=product_id, line_id=line_id, add_qty=add_qty, set_qty=set_qty, **kwargs
         )
+        # Even an update that changes nothing is the customer working on the cart.
+        self._touch_cart_activity()
+        return values
 
-    def _get_return_requested_qty(self):
-        """Quantity in requests waiting for approval (they have no picking yet)."""
-        request_lines = self.env["sale.return.request.line"].sudo().search(
-            [("sale_line_id", "=", self.id), ("request_id.state", "=", "requested")]
-        )
-        return sum(request_lines.mapped("quantity"))
+    def _touch_cart_activity(self):
+        """Record that the customer worked on these draft web carts now."""
+        carts = self.filtered(lambda order: order.website_id and order.state == "draft")
+        if carts:
+            carts.sudo().write({"cart_last_activity": fields.Datetime.now()})
 
-    def _get_returnable_qty(self, since=False):
-        """Delivered − returned − requested, and no more than delivered since ``since``.
+    def get_cart_resume_url(self):
+        """The link that restores this cart in the shop (website_sale's revive flow).
 
-        Earlier returns are counted against the oldest deliveries, which is the
-        customer-friendly reading when a line was delivered in several parts.
+        Public, as mail templates may only call public methods.
         """
         self.ensure_one()
-        qty = (
-            self._get_return_delivered_qty()
-            - self._get_return_returned_qty()
-            - self._get_return_requested_qty()
+        # revive=squash: the customer gets this cart back even if the browser holds another one.
+        return "%s/shop/cart?access_token=%s&revive=squash" % (self.get_base_url(), self.access_token)
+
+    def get_cart_unsubscribe_url(self):
+        """One-click link that stops abandoned cart e-mails to this customer."""
+        self.ensure_one()
+        partner = self.partner_id
+        return "%s/shop/cart/unsubscribe/%s/%s" % (
+            self.get_base_url(), partner.id, partner._cart_reminder_unsubscribe_token()
         )
-        if since:
-            qty = min(qty, self._get_return_delivered_qty(since=since))
-        if float_compare(qty, 0.0, precision_rounding=self.product_uom.rounding) <= 0:
-            return 0.0
-        return qty
+
+    def _filter_cart_reminder_in_stock(self):
+        """The carts whose products can all be ordered now.
+
+        A stored product that the website refuses to sell out of stock
+        (website_sale_stock's 'always' and 'threshold') must have the cart's
+        quantity available in the website's warehouse, as the checkout checks.
+        Done for a whole batch: a few queries, not a few per cart.
+        """
+        lines = self.mapped("order_line").filtered(
+            lambda line: line.product_id.type == "product"
+            and line.product_id.inventory_availability in ("always", "threshold")
+        )
+        if not lines:
+            return self
+        blocked = self.browse()
+        for website in self.mapped("website_id"):
+            site_lines = lines.filtered(lambda line, site=website: line.order_id.website_id == site)
+            products = site_lines.mapped("product_id").with_context(
+                warehouse=website._get_warehouse_available()
+            )
+            available = {product.id: product.virtual_available for product in products}
+            needed = {}
+            for line in site_lines:
+                key = (line.order_id, line.product_id.id)
+                needed[key] = needed.get(key, 0.0) + line.product_uom_qty
+            blocked |= self.browse(
+                [order.id for (order, product_id), qty in needed.items()
+                 if qty > available[product_id]]
+            )
+        return self - blocked
+
+    def _prepare_cart_reminder_mail_vals(self, rendered, step_name):
+        """Values of the queued mail.mail of one claimed cart.
+
+        The mail is also the chatter note of the order: its mail.message part
+        (``body``) is a short log line, the e-mail itself is ``body_html``.
+        """
+        self.ensure_one()
+        partner = self.partner_id
+        body_html = rendered["body_html"] or ""
+        subject = rendered["subject"] or ""
+        return {
+            "model": self._name,
+            "res_id": self.id,
+            "record_name": self.name,
+            "message_type": "comment",
+            "subtype_id": self.env["ir.model.data"].xmlid_to_res_id("mail.mt_note"),
+            "is_internal": True,
+            "body": _(
+                "<p>%(step)s e-mailed to %(email)s: <em>%(subject)s</em></p>",
+                step=html_escape(step_name),
+                email=html_escape(partner.email),
+                subject=html_escape(subject),
+            ),
+            "subject": subject,
+            "body_html": body_html,
+            "email_from": rendered["email_from"] or self.company_id.email_formatted,
+            "reply_to": rendered["reply_to"] or False,
+            "email_to": formataddr((partner.name or "", partner.email)),
+            "headers": repr({
+                "List-Unsubscribe": "<%s>" % self.get_cart_unsubscribe_url(),
+            }),
+            "auto_delete": False,
+            "is_cart_reminder": True,
+        }
+
+    def _send_cart_reminder_emails(self, template, step_name):
+        """Queue the abandoned cart e-mail of these claimed carts, in bulk.
+
+        The template is rendered for the whole batch at once and the mails
+        are created in one call; they leave through Flectra's mail queue, so
+        an SMTP outage delays them and loses none.
+        """
+        if not self:
+            return self.env["mail.mail"]
+        rendered = {
+            field: template._render_field(field, self.ids, compute_lang=True)
+            for field in ("subject", "body_html", "email_from", "reply_to")
+        }
+        return self.env["mail.mail"].sudo().create([
+            order._prepare_cart_reminder_mail_vals(
+                {field: values[order.id] for field, values in rendered.items()}, step_name
+            )
+            for order in self
+        ])

@@ -1,0 +1,71 @@
+from datetime import timedelta
+
+from flectra import fields
+from flectra.tests import tagged
+
+from .common import OrderHandlingHttpCase
+
+
+@tagged("post_install", "-at_install")
+class TestAbandonedCartLinks(OrderHandlingHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.website = self.env["website"].browse(1)
+        self.product = self.env["product.product"].create(
+            {"name": "Link Test Teapot", "list_price": 25.0, "is_published": True}
+        )
+        self.customer = self.env["res.partner"].create(
+            {"name": "Link Customer", "email": "link.customer@example.com"}
+        )
+        self.cart = self.env["sale.order"].create({
+            "partner_id": self.customer.id,
+            "website_id": self.website.id,
+            "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 2})],
+        })
+        self.cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
+        self.website.write({"send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0})
+        self.website.abandoned_cart_email_start = fields.Datetime.now() - timedelta(days=1)
+
+    def _unsubscribe_path(self, partner, token):
+        return "/shop/cart/unsubscribe/%s/%s" % (partner.id, token)
+
+    def test_unsubscribe_link_opts_out_once_and_says_so(self):
+        path = self._unsubscribe_path(self.customer, self.customer._cart_reminder_unsubscribe_token())
+        response = self.url_open(path)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("You are unsubscribed", response.text)
+        self.customer.invalidate_cache()
+        self.assertTrue(self.customer.cart_reminder_opt_out)
+        self.env["website"]._cron_send_abandoned_cart_email()
+        self.assertEqual(self.cart.cart_reminder_count, 0, "no e-mail after unsubscribing")
+        replay = self.url_open(path)
+        self.assertEqual(replay.status_code, 200)
+        self.assertIn("already unsubscribed", replay.text)
+
+    def test_forged_or_altered_unsubscribe_token_changes_nothing(self):
+        token = self.customer._cart_reminder_unsubscribe_token()
+        other = self.env["res.partner"].create({"name": "Victim", "email": "victim@example.com"})
+        altered = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for path in (
+            self._unsubscribe_path(self.customer, altered),
+            self._unsubscribe_path(other, token),
+            self._unsubscribe_path(self.customer, "forged"),
+            "/shop/cart/unsubscribe/999999999/%s" % token,
+        ):
+            response = self.url_open(path)
+            self.assertEqual(response.status_code, 200, path)
+            self.assertIn("not valid", response.text)
+        self.customer.invalidate_cache()
+        self.assertFalse(self.customer.cart_reminder_opt_out)
+        self.assertFalse(other.cart_reminder_opt_out)
+
+    def test_resume_link_of_the_email_restores_the_cart(self):
+        self.env["website"]._cron_send_abandoned_cart_email()
+        mail = self.env["mail.mail"].search([("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)])
+        self.assertEqual(len(mail), 1)
+        resume_path = "/shop/cart?access_token=%s&amp;revive=squash" % self.cart.access_token
+        self.assertIn(resume_path, mail.body_html)
+        response = self.url_open(resume_path.replace("&amp;", "&"))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("Link Test Teapot", response.text)
+        self.assertEqual(self.url_open("/shop/cart?access_token=wrong-token").status_code, 404)
