@@ -26,6 +26,11 @@
         "views/sale_order_views.xml",
         "views/menus.xml",
         "views/assets.xml",
+        # Refunds from the order (issue #6).
+        "security/security.xml",
+        "data/mail_template_refund.xml",
+        "views/payment_views.xml",
+        "views/sale_order_refund_views.xml",
     ],
     "demo": [
         "demo/shop_demo.xml",
