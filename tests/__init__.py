@@ -1,1 +1,6 @@
 from . import test_smoke
+from . import test_refund_order
+from . import test_refund_lines
+from . import test_refund_stripe
+from . import test_refund_concurrency
+from . import test_refund_acquirer
