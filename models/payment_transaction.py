@@ -85,9 +85,10 @@ class PaymentTransaction(models.Model):
         """Send a failed refund again, with its own idempotency key."""
         self._check_refund_rights()
         for refund in self.sudo():
+            # States are checked once locked: another user may have just acted.
+            refund.source_transaction_id._lock_for_refund()
             if not refund.is_refund or refund.state != "error":
                 raise UserError(_("Only a refund in error can be retried."))
-            refund.source_transaction_id._lock_for_refund()
             refund.state = "draft"
             refund._send_refund()
         return True
@@ -99,9 +100,9 @@ class PaymentTransaction(models.Model):
         """
         self._check_refund_rights()
         for refund in self.sudo():
+            refund.source_transaction_id._lock_for_refund()
             if not refund.is_refund or refund.state != "error":
                 raise UserError(_("Only a refund in error can be cancelled."))
-            refund.source_transaction_id._lock_for_refund()
             refund.write({"state": "cancel", "date": fields.Datetime.now()})
             refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
             refund._log_refund_message(
@@ -118,12 +119,12 @@ class PaymentTransaction(models.Model):
         ):
             raise AccessError(_("Only accounting or refund managers can mark refunds as paid."))
         for refund in self.sudo():
+            refund._lock_for_refund()
             if not refund.is_refund or refund.state != "pending":
                 raise UserError(
                     _("%s is not a pending refund: only those can be marked as paid.",
                       refund.reference)
                 )
-            refund._lock_for_refund()
             refund._set_refund_state("done")
         return True
 
@@ -194,12 +195,24 @@ class PaymentTransaction(models.Model):
                   amount=currency.round(amount), ref=self.reference,
                   left=self.refundable_amount)
             )
+        self._check_refundable_by_provider()
         is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
         if acquirer.support_refund == "full_only" and not is_full:
             raise UserError(
                 _("%(acquirer)s can only refund a payment in full, once. Refund the whole "
                   "%(amount)s of %(ref)s, or refund this customer by hand.",
                   acquirer=acquirer.name, amount=self.amount, ref=self.reference)
+            )
+
+    def _check_refundable_by_provider(self):
+        """Provider-specific checks, run before anything is created or sent."""
+        self.ensure_one()
+        if self.provider == "stripe" and not (
+            self.stripe_payment_intent or self.acquirer_reference
+        ):
+            raise UserError(
+                _("%s has no Stripe payment reference: refund it from Stripe's dashboard.",
+                  self.reference)
             )
 
     def _refund(self, amount=None, refund_moves=None):

@@ -1,7 +1,7 @@
 """Partial refunds of returned lines, and refunds accounting pays by hand."""
 from unittest.mock import patch
 
-from flectra.exceptions import UserError
+from flectra.exceptions import AccessError, UserError
 from flectra.tests import tagged
 from flectra.tools.safe_eval import safe_eval
 
@@ -112,6 +112,9 @@ class TestRefundLines(RefundCase):
         domain = safe_eval(action.domain)
         self.assertIn(refund, self.env["payment.transaction"].search(domain))
 
+        with self.assertRaises(AccessError):
+            refund.with_user(self.salesman).action_mark_refund_paid()
+        self.assertEqual(refund.state, "pending")
         accountant = self.env["res.users"].create({
             "name": "Alice Accountant", "login": "refund_accountant",
             "groups_id": [(6, 0, [self.env.ref("account.group_account_invoice").id])],

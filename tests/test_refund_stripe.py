@@ -1,4 +1,5 @@
 """Stripe refunds against a local stub of its API: what is sent, and every answer."""
+from flectra.exceptions import UserError
 from flectra.tests import tagged
 
 from .refund_common import RefundCase
@@ -125,3 +126,10 @@ class TestRefundStripe(RefundCase):
         self.assertEqual(refund.refund_move_ids.state, "posted")
         self.assertEqual(refund.refund_move_ids.payment_state, "paid")
         self.assertEqual(refund.payment_id.amount, 50.0)
+
+    def test_payment_without_stripe_reference_is_refused_before_calling_stripe(self):
+        _order, tx = self._stripe_order(acquirer_reference=False)
+        with self.assertRaisesRegex(UserError, "no Stripe payment reference"):
+            tx.with_user(self.refunder).action_refund()
+        self.assertFalse(self.stub.requests)
+        self.assertFalse(tx.refund_transaction_ids)
