@@ -4,3 +4,4 @@ from . import test_refund_lines
 from . import test_refund_stripe
 from . import test_refund_concurrency
 from . import test_refund_acquirer
+from . import test_refund_tour
