@@ -109,6 +109,13 @@ class TestRefundLines(RefundCase):
         self.assertFalse(order.can_refund_online, "a pending refund holds the money")
 
         action = self.env.ref("website_sale_order_handling.payment_transaction_action_refunds_to_pay")
+        menus = self.env["ir.ui.menu"].search([("action", "=", "ir.actions.act_window,%d" % action.id)])
+        self.assertEqual(
+            set(menus.mapped("parent_id")),
+            {self.env.ref("website_sale.menu_orders"), self.env.ref("account.menu_finance_receivables")},
+        )
+        mail = order.message_ids.filtered(lambda m: "refund" in (m.subject or "").lower())
+        self.assertIn("on its way", mail.body, "the customer is told the money is coming")
         domain = safe_eval(action.domain)
         self.assertIn(refund, self.env["payment.transaction"].search(domain))
 
