@@ -1,5 +1,6 @@
 from . import mail_mail
 from . import payment_acquirer
+from . import payment_transaction
 from . import product_category
 from . import product_template
 from . import res_config_settings

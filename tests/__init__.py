@@ -11,3 +11,9 @@ from . import test_return_policy
 from . import test_return_portal
 from . import test_return_request
 from . import test_smoke
+from . import test_refund_order
+from . import test_refund_lines
+from . import test_refund_stripe
+from . import test_refund_concurrency
+from . import test_refund_acquirer
+from . import test_refund_tour

@@ -1,0 +1,400 @@
+import hashlib
+import logging
+
+import psycopg2
+import requests
+from werkzeug import urls
+
+from flectra import _, api, fields, models
+from flectra.addons.payment_stripe.models.payment import INT_CURRENCIES
+from flectra.exceptions import AccessError, UserError
+from flectra.tools import float_compare, float_round, mute_logger
+
+_logger = logging.getLogger(__name__)
+
+# Refund states that hold back money of their source payment. An error holds it
+# too: after a timeout nobody knows whether the provider refunded, so only a
+# retry (same idempotency key) or an explicit cancel may release it.
+REFUND_RESERVING_STATES = ("draft", "pending", "done", "error")
+
+
+class PaymentTransaction(models.Model):
+    _inherit = "payment.transaction"
+
+    is_refund = fields.Boolean(
+        "Refund", readonly=True, index=True, copy=False,
+        help="Money sent back to the customer; never treated as a payment of an order.",
+    )
+    source_transaction_id = fields.Many2one(
+        "payment.transaction", "Refunded Payment", readonly=True, index=True,
+        ondelete="restrict", copy=False,
+    )
+    refund_transaction_ids = fields.One2many(
+        "payment.transaction", "source_transaction_id", "Refunds", readonly=True,
+    )
+    refund_move_ids = fields.Many2many(
+        "account.move", "payment_transaction_refund_move_rel", "transaction_id", "move_id",
+        string="Credit Notes", readonly=True, copy=False,
+        help="Posted once the acquirer accepts the refund, and reconciled with its payment.",
+    )
+    refund_idempotency_key = fields.Char(
+        readonly=True, copy=False,
+        help="Sent with every attempt of this refund, so the acquirer never refunds it twice.",
+    )
+    refund_order_ids = fields.Many2many(
+        "sale.order", string="Refunded Orders",
+        related="source_transaction_id.sale_order_ids",
+    )
+    refunded_amount = fields.Monetary(
+        compute="_compute_refunded_amount", currency_field="currency_id",
+        help="Refunds done, pending or failed without being cancelled.",
+    )
+    refundable_amount = fields.Monetary(
+        compute="_compute_refunded_amount", currency_field="currency_id",
+    )
+
+    @api.depends("amount", "state", "refund_transaction_ids.state", "refund_transaction_ids.amount")
+    def _compute_refunded_amount(self):
+        for tx in self:
+            if tx.is_refund:
+                tx.refunded_amount = tx.refundable_amount = 0.0
+                continue
+            reserved = tx.refund_transaction_ids.filtered(
+                lambda r: r.state in REFUND_RESERVING_STATES
+            )
+            tx.refunded_amount = -sum(reserved.mapped("amount"))
+            captured = tx.amount if tx.state == "done" else 0.0
+            tx.refundable_amount = max(
+                tx.currency_id.round(captured - tx.refunded_amount), 0.0
+            )
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_refund(self, amount_to_refund=None):
+        """Refund this payment (all of what is left when no amount is given).
+
+        Returns the refund transaction, in the state the acquirer answered.
+        """
+        self.ensure_one()
+        self._check_refund_rights()
+        return self.sudo()._refund(amount_to_refund)
+
+    def action_retry_refund(self):
+        """Send a failed refund again, with its own idempotency key."""
+        self._check_refund_rights()
+        for refund in self.sudo():
+            # States are checked once locked: another user may have just acted.
+            refund.source_transaction_id._lock_for_refund()
+            if not refund.is_refund or refund.state != "error":
+                raise UserError(_("Only a refund in error can be retried."))
+            refund.state = "draft"
+            refund._send_refund()
+        return True
+
+    def action_cancel_refund(self):
+        """Give up a failed refund: it no longer holds back the payment's money.
+
+        Only safe once the acquirer's dashboard shows it never happened.
+        """
+        self._check_refund_rights()
+        for refund in self.sudo():
+            refund.source_transaction_id._lock_for_refund()
+            if not refund.is_refund or refund.state != "error":
+                raise UserError(_("Only a refund in error can be cancelled."))
+            refund.write({"state": "cancel", "date": fields.Datetime.now()})
+            refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
+            refund._log_refund_message(
+                _("Refund %(ref)s was cancelled by %(user)s.",
+                  ref=refund.reference, user=self.env.user.name)
+            )
+        return True
+
+    def action_mark_refund_paid(self):
+        """Accounting has paid a pending refund (bank transfer, cash, Stripe dashboard)."""
+        if not (
+            self.env.user.has_group("account.group_account_invoice")
+            or self.env.user.has_group("website_sale_order_handling.group_order_refund")
+        ):
+            raise AccessError(_("Only accounting or refund managers can mark refunds as paid."))
+        for refund in self.sudo():
+            refund._lock_for_refund()
+            if not refund.is_refund or refund.state != "pending":
+                raise UserError(
+                    _("%s is not a pending refund: only those can be marked as paid.",
+                      refund.reference)
+                )
+            refund._set_refund_state("done")
+        return True
+
+    # ------------------------------------------------------------------
+    # Refund machinery
+    # ------------------------------------------------------------------
+
+    def _check_refund_rights(self):
+        if not self.env.user.has_group("website_sale_order_handling.group_order_refund"):
+            raise AccessError(
+                _("Only users of the group \"Refund online payments\" can refund payments.")
+            )
+
+    def _lock_for_refund(self):
+        """Lock the payments about to be refunded, for the rest of the transaction.
+
+        NOWAIT: a second click or a second user gets a clear message at once
+        instead of queueing behind a provider call. The row is also updated so
+        that a transaction whose snapshot predates a committed refund fails with
+        a serialization error (retried by the server) instead of missing it.
+        """
+        if not self:
+            return
+        try:
+            # A refused lock is an expected answer here, not a server error to log.
+            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM payment_transaction WHERE id IN %s FOR UPDATE NOWAIT",
+                    [tuple(self.ids)],
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                _("Another refund of %s is being processed right now. "
+                  "Reload the page in a moment to see its result.",
+                  ", ".join(self.mapped("reference")))
+            ) from None
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET write_uid = %s, write_date = now() AT TIME ZONE 'UTC' "
+            "WHERE id IN %s",
+            [self.env.uid, tuple(self.ids)],
+        )
+        # Read refunds and states afresh from the locked rows, not from the cache.
+        self.env["payment.transaction"].invalidate_cache()
+
+    def _check_refundable(self, amount):
+        """Raise a UserError unless ``amount`` can be refunded from this payment."""
+        self.ensure_one()
+        currency = self.currency_id
+        if self.is_refund or self.state != "done":
+            raise UserError(
+                _("%s is not a captured payment: only those can be refunded.", self.reference)
+            )
+        acquirer = self.acquirer_id
+        if acquirer.support_refund == "none":
+            raise UserError(acquirer._get_refund_unsupported_message())
+        if not acquirer.journal_id:
+            raise UserError(
+                _("%s has no payment journal: set one on the acquirer before refunding.",
+                  acquirer.name)
+            )
+        if currency.is_zero(self.refundable_amount):
+            raise UserError(_("%s is already fully refunded.", self.reference))
+        if float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0:
+            raise UserError(_("The amount to refund must be positive."))
+        if float_compare(amount, self.refundable_amount, precision_rounding=currency.rounding) > 0:
+            raise UserError(
+                _("Cannot refund %(amount)s from %(ref)s: only %(left)s of it is left to refund.",
+                  amount=currency.round(amount), ref=self.reference,
+                  left=self.refundable_amount)
+            )
+        self._check_refundable_by_provider()
+        is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
+        if acquirer.support_refund == "full_only" and not is_full:
+            raise UserError(
+                _("%(acquirer)s can only refund a payment in full, once. Refund the whole "
+                  "%(amount)s of %(ref)s, or refund this customer by hand.",
+                  acquirer=acquirer.name, amount=self.amount, ref=self.reference)
+            )
+
+    def _check_refundable_by_provider(self):
+        """Provider-specific checks, run before anything is created or sent."""
+        self.ensure_one()
+        if self.provider == "stripe" and not (
+            self.stripe_payment_intent or self.acquirer_reference
+        ):
+            raise UserError(
+                _("%s has no Stripe payment reference: refund it from Stripe's dashboard.",
+                  self.reference)
+            )
+
+    def _refund(self, amount=None, refund_moves=None):
+        """Lock, check, create the refund transaction and send it to the acquirer."""
+        self.ensure_one()
+        self._lock_for_refund()
+        if amount is None:
+            amount = self.refundable_amount
+        amount = self.currency_id.round(amount)
+        self._check_refundable(amount)
+        refund = self.create(self._prepare_refund_transaction_vals(amount, refund_moves))
+        refund._send_refund()
+        return refund
+
+    def _prepare_refund_transaction_vals(self, amount, refund_moves=None):
+        self.ensure_one()
+        # The reference, hence the idempotency key, depends only on what is
+        # committed: a rolled back attempt retried later gets the same key.
+        reference = self._compute_reference(prefix="R-%s" % self.reference)
+        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+        return {
+            "is_refund": True,
+            "source_transaction_id": self.id,
+            "acquirer_id": self.acquirer_id.id,
+            "type": "server2server",
+            "amount": -amount,
+            "currency_id": self.currency_id.id,
+            "reference": reference,
+            "partner_id": self.partner_id.id,
+            "partner_country_id": self.partner_country_id.id,
+            "refund_move_ids": [(6, 0, refund_moves.ids if refund_moves else [])],
+            "refund_idempotency_key": hashlib.sha256(
+                ("%s-refund-%s" % (db_uuid, reference)).encode()
+            ).hexdigest(),
+            # Refunds are finalised here, never by payment's post-processing cron.
+            "is_processed": True,
+        }
+
+    def _send_refund(self):
+        """Hand the refund to its acquirer: ``_<provider>_send_refund`` sets its state."""
+        self.ensure_one()
+        method = getattr(self, "_%s_send_refund" % self.provider, None)
+        if not method:
+            raise UserError(self.acquirer_id._get_refund_unsupported_message())
+        method()
+
+    def test_create(self, values):
+        # payment_test marks every new transaction done at once; a refund
+        # must start as draft so that its acceptance is handled like any other.
+        if values.get("is_refund"):
+            return {}
+        return super().test_create(values)
+
+    def _test_send_refund(self):
+        # The test acquirer refunds at once (its create() may already have set done).
+        self._set_refund_state("done")
+
+    def _transfer_send_refund(self):
+        # Accounting pays it by hand and then marks it done ("Refunds to Pay").
+        self._set_refund_state("pending")
+
+    def _stripe_send_refund(self):
+        acquirer = self.acquirer_id
+        source = self.source_transaction_id
+        amount = -self.amount
+        if self.currency_id.name not in INT_CURRENCIES:
+            amount = float_round(amount * 100, 2)
+        data = {"amount": int(amount), "metadata[reference]": self.reference}
+        if source.stripe_payment_intent:
+            data["payment_intent"] = source.stripe_payment_intent
+        else:
+            data["charge"] = source.acquirer_reference
+        headers = {
+            "Authorization": "Bearer %s" % acquirer.sudo().stripe_secret_key,
+            "Stripe-Version": "2019-05-16",
+            "Idempotency-Key": self.refund_idempotency_key,
+        }
+        url = urls.url_join(acquirer._stripe_refund_api_url(), "refunds")
+        try:
+            response = requests.post(
+                url, data=data, headers=headers, timeout=acquirer._stripe_refund_timeout()
+            )
+        except requests.exceptions.RequestException as err:
+            _logger.warning("Stripe refund %s: no answer: %s", self.reference, err)
+            self._set_refund_state(
+                "error",
+                _("Stripe did not answer (%s). The refund may or may not have been made: "
+                  "retry it, Stripe recognises the same refund and never makes it twice.",
+                  err.__class__.__name__),
+            )
+            return
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if not response.ok or "error" in answer:
+            message = answer.get("error", {}).get("message") or response.reason
+            self._set_refund_state(
+                "error", _("Stripe refused the refund: %s", message)
+            )
+            return
+        self.acquirer_reference = answer.get("id")
+        status = answer.get("status")
+        if status == "succeeded":
+            self._set_refund_state("done")
+        elif status in ("pending", "requires_action"):
+            self._set_refund_state("pending")
+        else:
+            self._set_refund_state(
+                "error",
+                _("Stripe answered that the refund %(status)s: %(reason)s",
+                  status=status or _("has an unknown status"),
+                  reason=answer.get("failure_reason") or _("no reason given")),
+            )
+
+    def _set_refund_state(self, state, message=""):
+        """Move a refund to its new state and do what that state implies.
+
+        Flectra's ``_set_transaction_*`` are not used: the sale module hooks
+        them to confirm and invoice orders, which a refund must never do.
+        """
+        self.ensure_one()
+        previous = self.state
+        self.write({"state": state, "state_message": message, "date": fields.Datetime.now()})
+        if state in ("pending", "done") and previous in ("draft", "error"):
+            self._on_refund_accepted()
+        if state == "done":
+            self._finalize_refund()
+        elif state == "error":
+            self._log_refund_message(
+                _("Refund %(ref)s of %(amount)s failed: %(message)s",
+                  ref=self.reference, amount=-self.amount, message=message)
+            )
+
+    def _on_refund_accepted(self):
+        """The acquirer took the refund: the credit note becomes real, the customer is told."""
+        self.refund_move_ids.filtered(lambda m: m.state == "draft")._post()
+        values = {"ref": self.reference, "amount": -self.amount, "acquirer": self.acquirer_id.name}
+        if self.state == "pending":
+            message = _("Refund %(ref)s of %(amount)s is pending with %(acquirer)s.", **values)
+        else:
+            message = _("Refund %(ref)s of %(amount)s was made with %(acquirer)s.", **values)
+        self._log_refund_message(message)
+        self.source_transaction_id.sale_order_ids._send_refund_mail(self)
+
+    def _finalize_refund(self):
+        """Post the outbound payment of a done refund, reconciled with its credit note."""
+        for refund in self.filtered(lambda r: r.is_refund and r.state == "done"):
+            if refund.payment_id:
+                continue
+            journal = refund.acquirer_id.journal_id
+            method = journal.outbound_payment_method_ids[:1] or self.env.ref(
+                "account.account_payment_method_manual_out"
+            )
+            payment = refund._create_payment({"payment_method_id": method.id})
+            credit_notes = refund.refund_move_ids.filtered(lambda m: m.state == "posted")
+            if credit_notes:
+                account = payment.destination_account_id
+                (payment.line_ids + credit_notes.line_ids).filtered(
+                    lambda line, account=account: line.account_id == account
+                    and not line.reconciled
+                ).reconcile()
+
+    def _log_refund_message(self, body):
+        for order in self.source_transaction_id.sale_order_ids:
+            order.message_post(body=body)
+        for move in self.refund_move_ids:
+            move.message_post(body=body)
+
+    # ------------------------------------------------------------------
+    # Refunds are not sale payments
+    # ------------------------------------------------------------------
+
+    def _reconcile_after_transaction_done(self):
+        refunds = self.filtered("is_refund")
+        refunds._finalize_refund()
+        return super(PaymentTransaction, self - refunds)._reconcile_after_transaction_done()
+
+    def _post_process_after_done(self):
+        refunds = self.filtered("is_refund")
+        refunds._finalize_refund()
+        refunds.write({"is_processed": True})
+        if self - refunds:
+            return super(PaymentTransaction, self - refunds)._post_process_after_done()
+        return True
