@@ -76,8 +76,8 @@ class SaleReturnRequest(models.Model):
         compute="_compute_refund_amount", currency_field="currency_id",
         help="Amount of the received products, taxes included.",
     )
-    refund_transaction_id = fields.Many2one(
-        "payment.transaction", readonly=True, copy=False
+    refund_transaction_ids = fields.Many2many(
+        "payment.transaction", string="Refund Transactions", readonly=True, copy=False,
     )
 
     _sql_constraints = [
@@ -168,24 +168,43 @@ class SaleReturnRequest(models.Model):
         return True
 
     def action_refund(self):
-        """Refund the received quantities through the order's refund capability."""
+        """Refund the received quantities through the order's refund capability.
+
+        The request is Refunded once the acquirer accepted the refund (done, or
+        pending while accounting pays it). A refund the acquirer refused stays
+        on the request in error: the next click retries that same refund, with
+        its idempotency key, instead of starting a second one.
+        """
         self.ensure_one()
+        self.env["payment.transaction"]._check_refund_rights()
         # Lock the request so two clicks cannot both refund: the second waits,
         # then sees the new state (or fails to serialize and is retried).
         self.env.cr.execute(
             "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE", [self.id]
         )
-        self.invalidate_cache(["state"])
+        self.invalidate_cache(["state", "refund_transaction_ids"])
         self._check_state("received")
-        line_quantities = {
+        failed = self.refund_transaction_ids.filtered(lambda tx: tx.state == "error")
+        if failed:
+            failed.action_retry_refund()
+            refunds = failed
+        else:
+            refunds = self.order_id._refund_lines(
+                self._get_refund_line_quantities(), description=self.name
+            )
+            self.refund_transaction_ids = [(4, refund.id) for refund in refunds]
+        if all(refund.state in ("done", "pending") for refund in refunds):
+            self._set_state("refunded")
+        return self.order_id._refund_notification(refunds)
+
+    def _get_refund_line_quantities(self):
+        """{sale.order.line: quantity} the customer gets their money back for."""
+        self.ensure_one()
+        return {
             line.sale_line_id: line.quantity_received
             for line in self.line_ids
             if line.quantity_received > 0
         }
-        transaction = self.order_id._refund_lines(line_quantities, description=self.name)
-        self.refund_transaction_id = transaction
-        self._set_state("refunded")
-        return True
 
     def action_view_pickings(self):
         self.ensure_one()

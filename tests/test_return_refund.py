@@ -1,0 +1,95 @@
+"""A received return is refunded through the order's refund capability."""
+from flectra.exceptions import AccessError, UserError
+from flectra.tests import tagged
+
+from .refund_common import RefundCase
+from .return_common import ReturnMixin
+from .stripe_stub import StripeStub
+
+
+@tagged("post_install", "-at_install")
+class TestReturnRefund(ReturnMixin, RefundCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.website.write({"allow_online_returns": True, "return_window_days": 30})
+        cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
+        cls._set_taxes(cls, cls.product, 20.0)
+
+    def _received_return(self, acquirer=None, returned=2, **tx_values):
+        """Order 5 lamps at 50 + 20% VAT, paid online, delivered; 2 come back."""
+        order, tx = self._paid_order(lines=[(self.product, 5)], acquirer=acquirer, **tx_values)
+        self._deliver(order)
+        request = self._submit(order, {self.product: returned})
+        request.action_approve()
+        self._receive(request)
+        self.assertEqual(request.state, "received")
+        return order, tx, request
+
+    def test_refund_pays_back_the_returned_lines_with_taxes(self):
+        order, tx, request = self._received_return()
+        self.assertAlmostEqual(request.refund_amount, 120.0)
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        refund = request.refund_transaction_ids
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(refund.amount, -120.0)
+        self.assertEqual(refund.source_transaction_id, tx)
+        self.assertAlmostEqual(order.online_refundable_amount, 300.0 - 120.0)
+
+    def test_refund_of_an_invoiced_order_credits_only_the_returned_lines(self):
+        order, _tx = self._paid_order(lines=[(self.product, 5)], invoiced=True)
+        self._deliver(order)
+        request = self._submit(order, {self.product: 2})
+        request.action_approve()
+        self._receive(request)
+        request.with_user(self.refunder).action_refund()
+        credit_note = order.invoice_ids.filtered(lambda move: move.move_type == "out_refund")
+        self.assertEqual(credit_note.state, "posted")
+        self.assertEqual(credit_note.invoice_line_ids.quantity, 2)
+        self.assertAlmostEqual(credit_note.amount_total, 120.0)
+        self.assertEqual(credit_note.payment_state, "paid")
+
+    def test_salesperson_without_the_refund_right_is_refused(self):
+        _order, _tx, request = self._received_return()
+        with self.assertRaises(AccessError):
+            request.with_user(self.salesman).action_refund()
+        self.assertEqual(request.state, "received")
+
+    def test_acquirer_without_partial_refunds_is_refused_and_nothing_changes(self):
+        manual = self.env["payment.acquirer"].create(
+            {"name": "Cash on the counter", "provider": "manual", "state": "test",
+             "journal_id": self.bank_journal.id}
+        )
+        self.assertEqual(manual.support_refund, "none")
+        _order, tx, request = self._received_return(acquirer=manual)
+        with self.assertRaises(UserError):
+            request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "received")
+        self.assertFalse(tx.refund_transaction_ids)
+
+    def test_refused_refund_stays_received_and_a_retry_reuses_it(self):
+        stripe = self.env["payment.acquirer"].create({
+            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
+            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
+            "journal_id": self.bank_journal.id,
+        })
+        stub = StripeStub().start()
+        self.addCleanup(stub.stop)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "website_sale_order_handling.stripe_api_url", stub.url
+        )
+        _order, _tx, request = self._received_return(acquirer=stripe, acquirer_reference="ch_ret_1")
+        stub.mode = "error"
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "received", "the money did not leave")
+        refund = request.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        stub.mode = "succeeded"
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.refund_transaction_ids, refund, "the same refund, retried")
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(request.state, "refunded")
+        keys = {sent["idempotency_key"] for sent in stub.requests}
+        self.assertEqual(keys, {refund.refund_idempotency_key})
+        self.assertEqual(stub.requests[-1]["form"]["amount"], "12000")
