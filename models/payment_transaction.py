@@ -6,7 +6,6 @@ import requests
 from werkzeug import urls
 
 from flectra import _, api, fields, models
-from flectra.addons.payment_stripe.models.payment import INT_CURRENCIES
 from flectra.exceptions import AccessError, UserError
 from flectra.tools import float_compare, float_round, mute_logger
 
@@ -208,7 +207,7 @@ class PaymentTransaction(models.Model):
         """Provider-specific checks, run before anything is created or sent."""
         self.ensure_one()
         if self.provider == "stripe" and not (
-            self.stripe_payment_intent or self.acquirer_reference
+            self["stripe_payment_intent"] or self.acquirer_reference
         ):
             raise UserError(
                 _("%s has no Stripe payment reference: refund it from Stripe's dashboard.",
@@ -275,18 +274,22 @@ class PaymentTransaction(models.Model):
         self._set_refund_state("pending")
 
     def _stripe_send_refund(self):
+        # Only Stripe transactions get here, so payment_stripe is installed;
+        # the add-on itself does not depend on it.
+        from flectra.addons.payment_stripe.models.payment import INT_CURRENCIES
+
         acquirer = self.acquirer_id
         source = self.source_transaction_id
         amount = -self.amount
         if self.currency_id.name not in INT_CURRENCIES:
             amount = float_round(amount * 100, 2)
         data = {"amount": int(amount), "metadata[reference]": self.reference}
-        if source.stripe_payment_intent:
-            data["payment_intent"] = source.stripe_payment_intent
+        if source["stripe_payment_intent"]:
+            data["payment_intent"] = source["stripe_payment_intent"]
         else:
             data["charge"] = source.acquirer_reference
         headers = {
-            "Authorization": "Bearer %s" % acquirer.sudo().stripe_secret_key,
+            "Authorization": "Bearer %s" % acquirer.sudo()["stripe_secret_key"],
             "Stripe-Version": "2019-05-16",
             "Idempotency-Key": self.refund_idempotency_key,
         }

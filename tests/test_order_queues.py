@@ -29,6 +29,8 @@ class TestOrderQueues(OrderHandlingCase):
         cls.in_store = cls._checked_out(cls.pay_in_store, now - timedelta(days=1))
         cls.card_pending = cls._checked_out(cls.test_acquirer, now - timedelta(days=2))
         cls.cart = cls._create_web_order(date_order=now - timedelta(days=2))
+        # Abandoned is measured from the last change of the cart.
+        cls.cart.cart_last_activity = now - timedelta(days=2)
         cls.backend_quote = cls.env["sale.order"].create(
             {"partner_id": cls.customer.id, "order_line": [(0, 0, {"product_id": cls.product.id})]}
         )

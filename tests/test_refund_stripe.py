@@ -11,6 +11,7 @@ class TestRefundStripe(RefundCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._require_stripe()
         cls.acquirer_stripe = cls.env["payment.acquirer"].create({
             "name": "Stripe (stub)",
             "provider": "stripe",

@@ -69,6 +69,7 @@ class TestReturnRefund(ReturnMixin, RefundCase):
         self.assertFalse(tx.refund_transaction_ids)
 
     def test_refused_refund_stays_received_and_a_retry_reuses_it(self):
+        self._require_stripe()
         stripe = self.env["payment.acquirer"].create({
             "name": "Stripe (stub)", "provider": "stripe", "state": "test",
             "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
