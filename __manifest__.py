@@ -46,5 +46,7 @@
     ],
     "demo": [
         "demo/shop_demo.xml",
+        "demo/cart_reminder_demo.xml",
+        "demo/return_demo.xml",
     ],
 }
