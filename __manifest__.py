@@ -48,5 +48,6 @@
         "demo/shop_demo.xml",
         "demo/cart_reminder_demo.xml",
         "demo/return_demo.xml",
+        "demo/refund_demo.xml",
     ],
 }
