@@ -177,29 +177,36 @@ def cleanup(registry, order_ids):
 
 
 def explain(registry, count=200000):
+    """EXPLAIN of the two queries of one cron batch on ``count`` carts: the
+    window walked along a partial index, then the eligibility check of its ids."""
     import flectra
+    from flectra import fields
     with flectra.api.Environment.manage(), registry.cursor() as cr:
         env = flectra.api.Environment(cr, flectra.SUPERUSER_ID, {})
-        websites, order_ids = build_carts(env, count)
+        websites, _order_ids = build_carts(env, count)
+        cr.execute("ANALYZE sale_order")
         website = websites[0]
         step = website._get_abandoned_cart_steps()[0]
-        from flectra import fields
         original = cr.execute
-        captured = {}
+        captured = []
 
         def capture(query, params=None, log_exceptions=True):
-            if "FOR UPDATE OF so SKIP LOCKED" in query:
-                captured["q"] = (query, params)
+            if "FROM sale_order so" in query:
+                captured.append((query, params))
             return original(query, params, log_exceptions)
         cr.execute = capture
-        website._select_abandoned_carts(step, "cart_last_activity", fields.Datetime.now(),
-                                        (website.abandoned_cart_email_start, 0), 200)
+        window = website._select_cart_window(
+            step, "cart_last_activity", fields.Datetime.now(),
+            (website.abandoned_cart_email_start, 0), 200,
+        )
+        website._select_abandoned_carts(step, [row[0] for row in window])
         cr.execute = original
-        query, params = captured["q"]
-        cr.execute("EXPLAIN " + query, params)
-        plan = "\n".join(row[0] for row in cr.fetchall())
+        plans = []
+        for title, (query, params) in zip(("window", "eligibility"), captured):
+            cr.execute("EXPLAIN " + query, params)
+            plans.append("-- %s query\n%s" % (title, "\n".join(row[0] for row in cr.fetchall())))
         cr.rollback()
-    return plan
+    return "\n\n".join(plans)
 
 
 def main():

@@ -273,10 +273,11 @@ class Website(models.Model):
         sent = 0
         while True:
             self.env["base"].flush()
-            rows = self._select_abandoned_carts(step, key_column, now, after, batch_size)
-            if not rows:
+            window = self._select_cart_window(step, key_column, now, after, batch_size)
+            if not window:
                 break
-            after = (rows[-1][1], rows[-1][0])
+            after = (window[-1][1], window[-1][0])
+            rows = self._select_abandoned_carts(step, [row[0] for row in window])
             eligible = orders.browse([row[0] for row in rows])._filter_cart_reminder_in_stock()
             claimed = self._claim_abandoned_carts(eligible, step["step"], now)
             claimed._send_cart_reminder_emails(step["template"], step["name"])
@@ -288,42 +289,71 @@ class Website(models.Model):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             # Forget the batch's records: memory stays flat however many carts there are.
             self.env["base"].invalidate_cache()
-            if len(rows) < batch_size:
+            if len(window) < batch_size:
                 break
         if sent:
             _logger.info("Website %s: %s queued for %d carts", self.name, step["name"], sent)
         return sent
 
-    def _select_abandoned_carts(self, step, key_column, now, after, limit):
-        """Lock the next eligible carts of a step (ordered by ``key_column``, id).
+    def _select_cart_window(self, step, key_column, now, after, limit):
+        """The next ``limit`` carts of a step that are old enough, in key order.
 
-        The SQL holds every rule but stock (see
-        ``sale.order._filter_cart_reminder_in_stock``); it walks the partial
-        indexes of sale.order.init(). Rows another worker holds are skipped.
+        Only the cheap rules, so the query walks one of the partial indexes of
+        sale.order.init() and stops after ``limit`` rows, however big
+        sale_order is; _select_abandoned_carts then checks the rest.
         """
         assert key_column in ("cart_last_activity", "cart_reminder_last_sent")
-        params = {
-            "website": self.id,
-            "step": step["step"],
-            "start": self.abandoned_cart_email_start,
-            "abandoned_before": now - self._get_cart_abandoned_timedelta(),
-            "previous_before": now - step["delay"] if step["delay"] else now,
-            "after_key": after[0],
-            "after_id": after[1],
-            "public_partner": self.user_id.partner_id.id or 0,
-            "limit": limit,
-        }
-        query = """
+        self.env.cr.execute(
+            """
             SELECT so.id, so.{key}
               FROM sale_order so
-              JOIN res_partner p ON p.id = so.partner_id
              WHERE so.website_id = %(website)s
                AND so.state = 'draft'
+               AND so.{key} IS NOT NULL
+               AND so.{key} <= %(previous_before)s
+               AND (so.{key}, so.id) > (%(after_key)s, %(after_id)s)
                AND so.cart_reminder_count = %(step)s
                AND so.cart_last_activity >= %(start)s
                AND so.cart_last_activity <= %(abandoned_before)s
-               AND so.{key} <= %(previous_before)s
-               AND (so.{key}, so.id) > (%(after_key)s, %(after_id)s)
+             ORDER BY so.{key}, so.id
+             LIMIT %(limit)s
+            """.format(key=key_column),
+            {
+                "website": self.id,
+                "step": step["step"],
+                "start": self.abandoned_cart_email_start,
+                "abandoned_before": now - self._get_cart_abandoned_timedelta(),
+                "previous_before": now - step["delay"] if step["delay"] else now,
+                "after_key": after[0],
+                "after_id": after[1],
+                "limit": limit,
+            },
+        )
+        return self.env.cr.fetchall()
+
+    def _select_abandoned_carts(self, step, order_ids):
+        """Lock the carts of ``order_ids`` that are eligible for e-mail ``step``.
+
+        The SQL holds every rule but stock (see
+        ``sale.order._filter_cart_reminder_in_stock``), checked again here
+        under the row lock. Rows another worker holds are skipped.
+        """
+        if not order_ids:
+            return []
+        params = {
+            "ids": list(order_ids),
+            "website": self.id,
+            "step": step["step"],
+            "public_partner": self.user_id.partner_id.id or 0,
+        }
+        query = """
+            SELECT so.id
+              FROM sale_order so
+              JOIN res_partner p ON p.id = so.partner_id
+             WHERE so.id = ANY(%(ids)s)
+               AND so.website_id = %(website)s
+               AND so.state = 'draft'
+               AND so.cart_reminder_count = %(step)s
                AND so.partner_id != %(public_partner)s
                AND COALESCE(p.email, '') != ''
                AND p.cart_reminder_opt_out IS NOT TRUE
@@ -352,10 +382,9 @@ class Website(models.Model):
                      WHERE buyer.commercial_partner_id = p.commercial_partner_id
                        AND placed.state IN ('sale', 'done')
                        AND placed.date_order >= so.cart_last_activity)
-             ORDER BY so.{key}, so.id
-             LIMIT %(limit)s
+             ORDER BY so.id
                FOR UPDATE OF so SKIP LOCKED
-        """.format(key=key_column)
+        """
         self.env.cr.execute(query, params)
         return self.env.cr.fetchall()
 

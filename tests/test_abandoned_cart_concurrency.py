@@ -88,9 +88,10 @@ class TestAbandonedCartExactlyOnce(BaseCase):
             website_a = env_a["website"].browse(self.website_id)
             step = website_a._get_abandoned_cart_steps()[0]
             now = fields.Datetime.now()
-            rows = website_a._select_abandoned_carts(
+            window = website_a._select_cart_window(
                 step, "cart_last_activity", now, (website_a.abandoned_cart_email_start, 0), 5
             )
+            rows = website_a._select_abandoned_carts(step, [row[0] for row in window])
             held = env_a["sale.order"].browse([row[0] for row in rows])
             claimed_a = website_a._claim_abandoned_carts(held, 0, now)
             self.assertEqual(len(claimed_a), 5)
