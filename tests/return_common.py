@@ -4,6 +4,13 @@ from .common import OrderHandlingCase
 class ReturnMixin:
     """Delivered web orders and a return policy, for the online-returns tests."""
 
+    @classmethod
+    def _setup_return_policy(cls):
+        """The website takes returns for 30 days; requests give a reason."""
+        cls.website.write({"allow_online_returns": True, "return_window_days": 30})
+        cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
+        cls.Request = cls.env["sale.return.request"]
+
     def _deliver(self, order, quantities=None, backorder=True):
         """Validate the open delivery, with {product: qty} done (all by default)."""
         picking = order.picking_ids.filtered(
@@ -47,6 +54,4 @@ class ReturnCase(ReturnMixin, OrderHandlingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.website.write({"allow_online_returns": True, "return_window_days": 30})
-        cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
-        cls.Request = cls.env["sale.return.request"]
+        cls._setup_return_policy()

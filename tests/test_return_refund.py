@@ -12,9 +12,8 @@ class TestReturnRefund(ReturnMixin, RefundCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.website.write({"allow_online_returns": True, "return_window_days": 30})
-        cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
-        cls._set_taxes(cls, cls.product, 20.0)
+        cls._setup_return_policy()
+        RefundCase._set_taxes(cls, cls.product, 20.0)
 
     def _received_return(self, acquirer=None, returned=2, **tx_values):
         """Order 5 lamps at 50 + 20% VAT, paid online, delivered; 2 come back."""
