@@ -2,6 +2,8 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from psycopg2.extensions import TransactionRollbackError
+
 from flectra import _, api, fields, models
 from flectra.exceptions import ValidationError
 from flectra.http import request
@@ -10,6 +12,8 @@ _logger = logging.getLogger(__name__)
 
 # Carts claimed, rendered and queued per transaction by the abandoned cart cron.
 CART_REMINDER_BATCH_SIZE = 200
+# Times a cron batch is taken again after losing a race with another worker.
+MAX_BATCH_RETRIES = 5
 
 ASSIGNMENT_MODES = [
     ("fixed", "Fixed salesperson"),
@@ -271,13 +275,27 @@ class Website(models.Model):
         key_column = "cart_last_activity" if step["step"] == 0 else "cart_reminder_last_sent"
         after = (self.abandoned_cart_email_start if step["step"] == 0 else datetime(1970, 1, 1), 0)
         sent = 0
+        retries = 0
         while True:
             self.env["base"].flush()
-            window = self._select_cart_window(step, key_column, now, after, batch_size)
+            try:
+                window = self._select_cart_window(step, key_column, now, after, batch_size)
+                rows = self._select_abandoned_carts(step, [row[0] for row in window])
+            except TransactionRollbackError:
+                # Another worker committed claims on this window after this
+                # transaction's snapshot was taken. Only this batch is lost:
+                # take the window again on a fresh snapshot, which no longer
+                # holds the carts the other worker sent.
+                if not auto_commit or retries >= MAX_BATCH_RETRIES:
+                    raise
+                retries += 1
+                self.env.cr.rollback()
+                self.env.clear()
+                continue
+            retries = 0
             if not window:
                 break
             after = (window[-1][1], window[-1][0])
-            rows = self._select_abandoned_carts(step, [row[0] for row in window])
             eligible = orders.browse([row[0] for row in rows])._filter_cart_reminder_in_stock()
             claimed = self._claim_abandoned_carts(eligible, step["step"], now)
             claimed._send_cart_reminder_emails(step["template"], step["name"])
@@ -385,7 +403,9 @@ class Website(models.Model):
              ORDER BY so.id
                FOR UPDATE OF so SKIP LOCKED
         """
-        self.env.cr.execute(query, params)
+        # Losing a race with another worker is expected and retried by the
+        # caller: not an error worth logging.
+        self.env.cr.execute(query, params, log_exceptions=False)
         return self.env.cr.fetchall()
 
     def _claim_abandoned_carts(self, orders, step, now):
