@@ -518,13 +518,6 @@ class SaleReturnRequestLine(models.Model):
     def _get_refund_amount(self):
         """Received quantity at the price paid, discount and taxes included."""
         self.ensure_one()
-        sale_line = self.sale_line_id
-        price = sale_line.price_unit * (1 - (sale_line.discount or 0.0) / 100.0)
-        taxes = sale_line.tax_id.compute_all(
-            price,
-            currency=sale_line.order_id.currency_id,
-            quantity=self.quantity_received,
-            product=sale_line.product_id,
-            partner=sale_line.order_id.partner_shipping_id,
-        )
-        return taxes["total_included"]
+        # The same figure the order's refund will send to the acquirer.
+        order = self.sale_line_id.order_id
+        return order._get_refund_line_amount(self.sale_line_id, self.quantity_received)
