@@ -84,10 +84,7 @@ class PaymentTransaction(models.Model):
         """Send a failed refund again, with its own idempotency key."""
         self._check_refund_rights()
         for refund in self.sudo():
-            # States are checked once locked: another user may have just acted.
-            refund.source_transaction_id._lock_for_refund()
-            if not refund.is_refund or refund.state != "error":
-                raise UserError(_("Only a refund in error can be retried."))
+            refund._lock_failed_refund(_("Only a refund in error can be retried."))
             refund.state = "draft"
             refund._send_refund()
         return True
@@ -99,9 +96,7 @@ class PaymentTransaction(models.Model):
         """
         self._check_refund_rights()
         for refund in self.sudo():
-            refund.source_transaction_id._lock_for_refund()
-            if not refund.is_refund or refund.state != "error":
-                raise UserError(_("Only a refund in error can be cancelled."))
+            refund._lock_failed_refund(_("Only a refund in error can be cancelled."))
             refund.write({"state": "cancel", "date": fields.Datetime.now()})
             refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
             refund._log_refund_message(
@@ -167,6 +162,16 @@ class PaymentTransaction(models.Model):
         )
         # Read refunds and states afresh from the locked rows, not from the cache.
         self.env["payment.transaction"].invalidate_cache()
+
+    def _lock_failed_refund(self, refused_message):
+        """Lock this refund's payment, then check the refund is still in error.
+
+        States are checked once locked: another user may have just acted.
+        """
+        self.ensure_one()
+        self.source_transaction_id._lock_for_refund()
+        if not self.is_refund or self.state != "error":
+            raise UserError(refused_message)
 
     def _check_refundable(self, amount):
         """Raise a UserError unless ``amount`` can be refunded from this payment."""
