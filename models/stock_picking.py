@@ -40,12 +40,31 @@ class StockPicking(models.Model):
 
     def _send_confirmation_email(self):
         to_notify = self.filtered(lambda picking: picking._is_customer_delivery_to_notify())
-        for picking in to_notify.filtered("sale_id"):
+        emailed_by_us = to_notify.filtered("sale_id")
+        # Every picking goes through super(): carriers ship and SMS leave for all
+        # of them. Only Inventory's own e-mail is muted, for the deliveries we
+        # e-mail ourselves and for outgoing pickings that are no customer
+        # delivery (vendor returns); deliveries without an order keep it.
+        muted = self - (to_notify - emailed_by_us)
+        res = super(
+            StockPicking, self.with_context(delivery_email_muted_picking_ids=muted.ids)
+        )._send_confirmation_email()
+        # After super(): the carrier has set the tracking reference the e-mail shows.
+        for picking in emailed_by_us:
             picking._post_delivery_email(picking._get_delivery_email_recipient())
-        # Deliveries without an order keep Flectra's own behaviour.
-        res = super(StockPicking, to_notify.filtered(lambda p: not p.sale_id))._send_confirmation_email()
         to_notify.write({"delivery_email_sent": True})
         return res
+
+    def message_post_with_template(self, template_id, **kwargs):
+        muted = self.env.context.get("delivery_email_muted_picking_ids")
+        if (
+            muted
+            and self.ids
+            and set(self.ids) <= set(muted)
+            and template_id in self.company_id.stock_mail_confirmation_template_id.ids
+        ):
+            return self.env["mail.message"]
+        return super().message_post_with_template(template_id, **kwargs)
 
     def _post_delivery_email(self, recipient):
         self.ensure_one()

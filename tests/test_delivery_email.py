@@ -1,11 +1,13 @@
 """Inventory's "Email Confirmation picking", narrowed to customer deliveries."""
+import threading
+from unittest.mock import patch
+
 from flectra.tests import Form, tagged
 
 from .common import OrderHandlingCase
 
 
-@tagged("post_install", "-at_install")
-class TestDeliveryEmail(OrderHandlingCase):
+class DeliveryEmailCase(OrderHandlingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -38,6 +40,9 @@ class TestDeliveryEmail(OrderHandlingCase):
         order.action_confirm()
         return order
 
+
+@tagged("post_install", "-at_install")
+class TestDeliveryEmail(DeliveryEmailCase):
     def test_done_delivery_emails_the_orders_customer_once(self):
         order = self._confirmed_web_order()
         picking = self._validate(order.picking_ids)
@@ -108,3 +113,52 @@ class TestDeliveryEmail(OrderHandlingCase):
         internal.action_assign()
         self._validate(internal)
         self.assertFalse(self._delivery_emails(internal))
+
+
+@tagged("post_install", "-at_install")
+class TestDeliveryBesideOtherAddons(DeliveryEmailCase):
+    """Validating a web order's delivery still runs what carriers (delivery)
+    and SMS (stock_sms) add to it: the e-mail is the only thing we change."""
+
+    def test_real_cost_carrier_ships_and_adds_its_line_to_the_order(self):
+        carrier_product = self.env["product.product"].create(
+            {"name": "Test Courier Service", "type": "service", "list_price": 0.0,
+             "taxes_id": [(6, 0, [])]}
+        )
+        carrier = self.env["delivery.carrier"].create({
+            "name": "Test Courier",
+            "delivery_type": "fixed",
+            "fixed_price": 7.5,
+            "integration_level": "rate_and_ship",
+            "invoice_policy": "real",
+            "product_id": carrier_product.id,
+        })
+        order = self._confirmed_web_order()
+        picking = order.picking_ids
+        picking.carrier_id = carrier
+        self._validate(picking)
+        self.assertEqual(picking.state, "done")
+        self.assertEqual(picking.carrier_price, 7.5, "send_to_shipper() ran")
+        delivery_line = order.order_line.filtered("is_delivery")
+        self.assertEqual(delivery_line.product_id, carrier_product)
+        self.assertEqual(delivery_line.price_unit, 7.5)
+        self.assertEqual(len(self._delivery_emails(picking)), 1, "and the customer is e-mailed once")
+
+    def test_sms_leaves_even_with_the_email_setting_off(self):
+        self.company.stock_move_email_validation = False
+        self.company.stock_move_sms_validation = True
+        self.shipping.mobile = "+32 470 12 34 56"
+        order = self._create_web_order(lines=[(self.product, 1)])
+        order.action_confirm()
+        picking = self._validate(order.picking_ids)
+        # stock_sms sends nothing in test mode: lift that for this call only,
+        # and catch the SMS instead of sending it.
+        texted = []
+        Picking = type(self.env["stock.picking"])
+        with patch.object(threading.current_thread(), "testing", False), \
+                patch.object(self.env.registry, "in_test_mode", return_value=False), \
+                patch.object(Picking, "_message_sms_with_template",
+                             lambda picking, **kwargs: texted.append(picking.id)):
+            picking._send_confirmation_email()
+        self.assertEqual(texted, [picking.id])
+        self.assertFalse(self._delivery_emails(picking))
