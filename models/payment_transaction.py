@@ -371,6 +371,9 @@ class PaymentTransaction(models.Model):
         for refund in self.filtered(lambda r: r.is_refund and r.state == "done"):
             if refund.payment_id:
                 continue
+            # The payment belongs to the acquirer's company, whichever company
+            # the user works in.
+            refund = refund.with_company(refund.acquirer_id.company_id)
             journal = refund.acquirer_id.journal_id
             method = journal.outbound_payment_method_ids[:1] or self.env.ref(
                 "account.account_payment_method_manual_out"
@@ -395,14 +398,15 @@ class PaymentTransaction(models.Model):
     # ------------------------------------------------------------------
 
     def _reconcile_after_transaction_done(self):
-        refunds = self.filtered("is_refund")
-        refunds._finalize_refund()
-        return super(PaymentTransaction, self - refunds)._reconcile_after_transaction_done()
+        # A refund gets its outbound payment first; then every transaction goes
+        # through super(), where payment skips those with a payment already and
+        # sale finds no order to confirm or invoice on a refund.
+        self.filtered("is_refund")._finalize_refund()
+        return super()._reconcile_after_transaction_done()
 
-    def _post_process_after_done(self):
-        refunds = self.filtered("is_refund")
-        refunds._finalize_refund()
-        refunds.write({"is_processed": True})
-        if self - refunds:
-            return super(PaymentTransaction, self - refunds)._post_process_after_done()
-        return True
+    def _create_payment(self, add_payment_vals=None):
+        # A refund's outbound payment exists once the money has left, never
+        # for a refund still pending or failed (core would make one for any).
+        if self.is_refund and self.state != "done":
+            return self.env["account.payment"]
+        return super()._create_payment(add_payment_vals or {})
