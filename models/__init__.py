@@ -5,6 +5,7 @@ from . import product_category
 from . import product_template
 from . import res_config_settings
 from . import res_partner
+from . import res_users
 from . import sale_order
 from . import sale_order_line
 from . import sale_return_reason

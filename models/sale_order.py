@@ -214,15 +214,6 @@ class SaleOrder(models.Model):
              WHERE state = 'draft' AND cart_reminder_last_sent IS NOT NULL;
             """
         )
-        # Carts older than the add-on get their last change as last activity,
-        # so the Abandoned Carts menu keeps showing them.
-        self.env.cr.execute(
-            """
-            UPDATE sale_order
-               SET cart_last_activity = COALESCE(write_date, date_order)
-             WHERE cart_last_activity IS NULL AND website_id IS NOT NULL AND state = 'draft'
-            """
-        )
         return res
 
     @api.depends("website_id", "cart_last_activity", "order_line", "state", "partner_id")
@@ -409,7 +400,9 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        order = self.sudo()
+        # In the order's company, as sale's invoicing: credit notes and
+        # payments get its journals whichever company the user works in.
+        order = self.sudo().with_company(self.company_id)
         payments = order._get_online_payments()
         if order.state == "cancel":
             raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
@@ -439,7 +432,9 @@ class SaleOrder(models.Model):
         refund the acquirer refused is returned in state error, to retry.
         """
         self.ensure_one()
-        order = self.sudo()
+        # In the order's company, as sale's invoicing: credit notes and
+        # payments get its journals whichever company the user works in.
+        order = self.sudo().with_company(self.company_id)
         line_quantities = {
             line.sudo(): qty for line, qty in line_quantities.items() if qty
         }

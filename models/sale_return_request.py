@@ -220,6 +220,10 @@ class SaleReturnRequest(models.Model):
     # Business methods
     # ------------------------------------------------------------------
     def _check_state(self, *states):
+        # Every action changes the request: who may not edit it may not act on
+        # it, before anything is done in sudo (return transfers, refunds).
+        self.check_access_rights("write")
+        self.check_access_rule("write")
         for request in self:
             if request.state not in states:
                 raise UserError(
@@ -286,7 +290,8 @@ class SaleReturnRequest(models.Model):
             to_return[sale_line] = to_return.get(sale_line, 0.0) + qty
         Wizard = self.env["stock.return.picking"]
         for picking in self._get_delivery_pickings():
-            wizard = Wizard.with_context(
+            # The return belongs to the delivery's company, whichever one the user works in.
+            wizard = Wizard.with_company(picking.company_id).with_context(
                 active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
             ).create({"picking_id": picking.id})
             wizard._onchange_picking_id()

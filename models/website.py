@@ -105,10 +105,11 @@ class Website(models.Model):
             website._create_assignment_sequence()
 
     def _get_round_robin_members(self):
-        """The salespeople who take turns: active internal members of the team."""
+        """The salespeople who take turns: active internal members of the team
+        who may work in the website's company (else they could not see the order)."""
         self.ensure_one()
         return self.salesteam_id.sudo().member_ids.filtered(
-            lambda user: user.active and not user.share
+            lambda user: user._can_take_web_orders_of(self.company_id)
         ).sorted("id")
 
     def _next_assignment_turn(self):
@@ -151,7 +152,7 @@ class Website(models.Model):
         self.ensure_one()
         if self.order_assignment_mode == "customer_first":
             own = (partner.user_id or partner.commercial_partner_id.user_id).sudo()
-            if own and own.active and not own.share:
+            if own._can_take_web_orders_of(self.company_id):
                 return own
             return self._get_round_robin_salesperson()
         if self.order_assignment_mode == "round_robin":
