@@ -2,7 +2,7 @@
     "name": "eCommerce Order Handling",
     "summary": "Web order queues and assignment, automatic abandoned-cart "
     "reminders, online returns and refunds from the order",
-    "version": "2.0.1.0.0",
+    "version": "2.0.1.1.0",
     "category": "Website/Website",
     "license": "LGPL-3",
     "author": "website_sale_order_handling contributors",
@@ -12,9 +12,6 @@
         "sale_stock",
         "payment",
         "payment_transfer",
-        # Tests pay with payment_test. Stripe refunds need payment_stripe, which is
-        # not a dependency: its checkout script needs the internet.
-        "payment_test",
         "portal",
         # Phone numbers on the return form are validated with phonenumbers through it.
         "phone_validation",
@@ -44,6 +41,7 @@
         "views/menus.xml",
         "views/assets.xml",
     ],
+    "post_init_hook": "post_init_hook",
     "demo": [
         "demo/shop_demo.xml",
         "demo/cart_reminder_demo.xml",

@@ -4,6 +4,8 @@ from . import test_abandoned_cart_email
 from . import test_abandoned_cart_http
 from . import test_delivery_email
 from . import test_i18n
+from . import test_install
+from . import test_multi_company
 from . import test_order_assignment
 from . import test_order_flow
 from . import test_order_queues
@@ -13,6 +15,7 @@ from . import test_refund_lines
 from . import test_refund_order
 from . import test_refund_stripe
 from . import test_refund_tour
+from . import test_return_access
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund

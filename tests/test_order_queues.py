@@ -6,6 +6,7 @@ from lxml import etree
 from flectra import fields
 from flectra.tests import tagged
 from flectra.tests.common import new_test_user
+from flectra.tools import file_open
 from flectra.tools.safe_eval import safe_eval
 
 from .common import OrderHandlingCase
@@ -129,9 +130,31 @@ class TestOrderQueues(OrderHandlingCase):
 
     def test_status_column_shows_in_website_lists_only(self):
         Order = self.env["sale.order"]
-        view = self.env.ref("sale.view_quotation_tree")
-        web = Order.with_context(show_ecommerce_status=True).fields_view_get(view.id, "tree")
-        sales = Order.fields_view_get(view.id, "tree")
         status = './/field[@name="ecommerce_status"]'
-        self.assertNotIn('"column_invisible": true', etree.fromstring(web["arch"]).find(status).get("modifiers"))
-        self.assertIn('"column_invisible": true', etree.fromstring(sales["arch"]).find(status).get("modifiers"))
+        for xmlid in (
+            "website_sale.action_orders_ecommerce",
+            "website_sale.action_unpaid_orders_ecommerce",
+            "website_sale.action_view_unpaid_quotation_tree",
+            "website_sale_order_handling.sale_order_action_to_confirm",
+        ):
+            views = {mode: view_id for view_id, mode in self.env.ref(xmlid).views}
+            arch = etree.fromstring(Order.fields_view_get(views["tree"], "tree")["arch"])
+            self.assertIsNotNone(arch.find(status), "%s shows the eCommerce status" % xmlid)
+        for xmlid in ("sale.view_quotation_tree", "sale.view_order_tree"):
+            arch = etree.fromstring(Order.fields_view_get(self.env.ref(xmlid).id, "tree")["arch"])
+            self.assertIsNone(arch.find(status), "the Sales app's %s stays as it is" % xmlid)
+
+    def test_website_sale_actions_keep_their_own_context(self):
+        """Only a list view is added to website_sale's actions: their context,
+        as website_sale's own file defines it, is left alone."""
+        with file_open("website_sale/views/sale_order_views.xml", "rb") as source:
+            upstream = etree.parse(source)
+        for name in (
+            "action_orders_ecommerce",
+            "action_unpaid_orders_ecommerce",
+            "action_view_unpaid_quotation_tree",
+        ):
+            field = upstream.find('.//record[@id="%s"]/field[@name="context"]' % name)
+            expected = safe_eval(field.get("eval") or field.text)
+            action = self.env.ref("website_sale.%s" % name)
+            self.assertEqual(safe_eval(action.context), expected, name)
