@@ -257,12 +257,12 @@ def show_progress(line):
         print("  %s %s" % (match["level"], msg[:200]), flush=True)
 
 
-def run_logged(cmd, log_path):
+def run_logged(cmd, log_path, env=None):
     """Run Flectra with its whole log in log_path, echoing only the progress."""
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace", cwd="/tmp",
+            errors="replace", cwd="/tmp", env=env,
         )
         for line in proc.stdout:
             log.write(line)
