@@ -40,9 +40,13 @@ class PaymentTransaction(models.Model):
         readonly=True, copy=False,
         help="Sent with every attempt of this refund, so the acquirer never refunds it twice.",
     )
+    refund_sale_order_id = fields.Many2one(
+        "sale.order", "Refunded Order", readonly=True, index=True, ondelete="restrict",
+        copy=False,
+        help="The order whose share of the payment this refund gives back.",
+    )
     refund_order_ids = fields.Many2many(
-        "sale.order", string="Refunded Orders",
-        related="source_transaction_id.sale_order_ids",
+        "sale.order", string="Refunded Orders", compute="_compute_refund_order_ids",
     )
     refunded_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
@@ -51,6 +55,17 @@ class PaymentTransaction(models.Model):
     refundable_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
     )
+
+    @api.depends("refund_sale_order_id", "source_transaction_id.sale_order_ids")
+    def _compute_refund_order_ids(self):
+        for tx in self:
+            tx.refund_order_ids = tx._get_refunded_orders()
+
+    def _get_refunded_orders(self):
+        """The order this refund gives money back for (older refunds: every
+        order of the refunded payment)."""
+        self.ensure_one()
+        return self.refund_sale_order_id or self.source_transaction_id.sale_order_ids
 
     @api.depends("amount", "state", "refund_transaction_ids.state", "refund_transaction_ids.amount")
     def _compute_refunded_amount(self):
@@ -66,6 +81,61 @@ class PaymentTransaction(models.Model):
             tx.refundable_amount = max(
                 tx.currency_id.round(captured - tx.refunded_amount), 0.0
             )
+
+    # ------------------------------------------------------------------
+    # Shares of a payment that paid several orders
+    # ------------------------------------------------------------------
+
+    def _get_order_shares(self):
+        """{(payment id, order id): part of that payment that paid that order}.
+
+        A payment may pay several orders (``sale_order_ids``). Payments are
+        taken oldest first (by id) and each pays its orders in the order they
+        were created (by id): an order takes what it still owes (its total,
+        minus what older payments paid of it), the payment's last order takes
+        whatever the payment has left. Computed over every captured payment
+        that shares an order with these, so that the shares of one payment
+        and of one order always add up.
+        """
+        payments = self.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
+        orders = payments.sale_order_ids
+        while True:
+            linked = orders.transaction_ids.filtered(
+                lambda tx: tx.state == "done" and not tx.is_refund
+            )
+            if linked <= payments:
+                break
+            payments |= linked
+            orders |= linked.sale_order_ids
+        owed = {order.id: order.amount_total for order in orders}
+        shares = {}
+        for payment in payments.sorted("id"):
+            currency = payment.currency_id
+            left = payment.amount
+            paid_orders = payment.sale_order_ids.sorted("id")
+            for index, order in enumerate(paid_orders):
+                if index == len(paid_orders) - 1:
+                    part = left
+                else:
+                    part = min(max(owed[order.id], 0.0), left)
+                part = max(currency.round(part), 0.0)
+                shares[payment.id, order.id] = part
+                owed[order.id] -= part
+                left -= part
+        return shares
+
+    def _get_order_refundable_amount(self, order):
+        """What ``order`` may still get back from this payment: its own share,
+        minus its refunds, and never more than the payment has left."""
+        self.ensure_one()
+        if self.is_refund or self.state != "done" or order not in self.sale_order_ids:
+            return 0.0
+        share = self._get_order_shares().get((self.id, order.id), 0.0)
+        own_refunds = self.refund_transaction_ids.filtered(
+            lambda r: r.state in REFUND_RESERVING_STATES and r.refund_sale_order_id == order
+        )
+        left = self.currency_id.round(share + sum(own_refunds.mapped("amount")))
+        return max(min(left, self.refundable_amount), 0.0)
 
     # ------------------------------------------------------------------
     # Actions
@@ -173,8 +243,9 @@ class PaymentTransaction(models.Model):
         if not self.is_refund or self.state != "error":
             raise UserError(refused_message)
 
-    def _check_refundable(self, amount):
-        """Raise a UserError unless ``amount`` can be refunded from this payment."""
+    def _check_refundable(self, amount, order=None):
+        """Raise a UserError unless ``amount`` can be refunded from this payment
+        (for ``order``: from that order's share of it)."""
         self.ensure_one()
         currency = self.currency_id
         if self.is_refund or self.state != "done":
@@ -199,6 +270,15 @@ class PaymentTransaction(models.Model):
                   amount=currency.round(amount), ref=self.reference,
                   left=self.refundable_amount)
             )
+        if order:
+            left = self._get_order_refundable_amount(order)
+            if float_compare(amount, left, precision_rounding=currency.rounding) > 0:
+                raise UserError(
+                    _("Cannot refund %(amount)s of %(order)s from %(ref)s: only %(left)s of "
+                      "this payment is that order's and left to refund.",
+                      amount=currency.round(amount), order=order.name, ref=self.reference,
+                      left=left)
+                )
         self._check_refundable_by_provider()
         is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
         if acquirer.support_refund == "full_only" and not is_full:
@@ -219,19 +299,25 @@ class PaymentTransaction(models.Model):
                   self.reference)
             )
 
-    def _refund(self, amount=None, refund_moves=None):
-        """Lock, check, create the refund transaction and send it to the acquirer."""
+    def _refund(self, amount=None, refund_moves=None, order=None):
+        """Lock, check, create the refund transaction and send it to the acquirer.
+
+        ``order``: the order whose share of this payment is refunded (the
+        payment's only order when it paid one).
+        """
         self.ensure_one()
         self._lock_for_refund()
+        if order is None and len(self.sale_order_ids) == 1:
+            order = self.sale_order_ids
         if amount is None:
-            amount = self.refundable_amount
+            amount = self._get_order_refundable_amount(order) if order else self.refundable_amount
         amount = self.currency_id.round(amount)
-        self._check_refundable(amount)
-        refund = self.create(self._prepare_refund_transaction_vals(amount, refund_moves))
+        self._check_refundable(amount, order)
+        refund = self.create(self._prepare_refund_transaction_vals(amount, refund_moves, order))
         refund._send_refund()
         return refund
 
-    def _prepare_refund_transaction_vals(self, amount, refund_moves=None):
+    def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None):
         self.ensure_one()
         # The reference, hence the idempotency key, depends only on what is
         # committed: a rolled back attempt retried later gets the same key.
@@ -240,6 +326,7 @@ class PaymentTransaction(models.Model):
         return {
             "is_refund": True,
             "source_transaction_id": self.id,
+            "refund_sale_order_id": order.id if order else False,
             "acquirer_id": self.acquirer_id.id,
             "type": "server2server",
             "amount": -amount,
@@ -364,7 +451,7 @@ class PaymentTransaction(models.Model):
         else:
             message = _("Refund %(ref)s of %(amount)s was made with %(acquirer)s.", **values)
         self._log_refund_message(message)
-        self.source_transaction_id.sale_order_ids._send_refund_mail(self)
+        self._get_refunded_orders()._send_refund_mail(self)
 
     def _finalize_refund(self):
         """Post the outbound payment of a done refund, reconciled with its credit note."""
@@ -385,7 +472,7 @@ class PaymentTransaction(models.Model):
                 ).reconcile()
 
     def _log_refund_message(self, body):
-        for order in self.source_transaction_id.sale_order_ids:
+        for order in self._get_refunded_orders():
             order.message_post(body=body)
         for move in self.refund_move_ids:
             move.message_post(body=body)

@@ -389,17 +389,33 @@ class SaleOrder(models.Model):
     )
     can_refund_online = fields.Boolean(compute="_compute_refund_state")
 
-    @api.depends("state", "transaction_ids.state", "transaction_ids.refund_transaction_ids.state")
+    @api.depends(
+        "state", "amount_total", "transaction_ids.state", "transaction_ids.amount",
+        "transaction_ids.refund_transaction_ids.state",
+        "transaction_ids.refund_transaction_ids.amount",
+    )
     def _compute_refund_state(self):
         for order in self:
             payments = order._get_online_payments()
-            refunds = payments.refund_transaction_ids
+            # A shared payment's refunds for other orders are theirs, not ours.
+            refunds = payments.refund_transaction_ids.filtered(
+                lambda r, order=order: r.refund_sale_order_id in (order, order.browse())
+            )
             order.refund_transaction_ids = refunds
-            order.online_refundable_amount = sum(payments.mapped("refundable_amount"))
+            order.online_refundable_amount = order._get_online_refundable_amount(payments)
             order.can_refund_online = order.state != "cancel" and (
                 order.online_refundable_amount > 0
                 or any(refund.state == "error" for refund in refunds)
             )
+
+    def _get_online_refundable_amount(self, payments=None):
+        """This order's own share of its payments that is left to refund."""
+        self.ensure_one()
+        if payments is None:
+            payments = self._get_online_payments()
+        return self.currency_id.round(
+            sum(payment._get_order_refundable_amount(self) for payment in payments)
+        )
 
     def action_refund(self):
         """Refund to the customer everything paid online, with a credit note if invoiced.
@@ -422,7 +438,7 @@ class SaleOrder(models.Model):
         if failed:
             failed.action_retry_refund()
             return order._refund_notification(failed)
-        amount = sum(payments.mapped("refundable_amount"))
+        amount = order._get_online_refundable_amount(payments)
         if order.currency_id.compare_amounts(amount, 0.0) <= 0:
             raise UserError(_("%s is already fully refunded.", order.name))
         order._check_refund_allocation(payments, amount)
@@ -502,10 +518,11 @@ class SaleOrder(models.Model):
         return taxes["total_included"]
 
     def _allocate_refund(self, payments, amount):
-        """Split ``amount`` over the payments, oldest first: [(payment, part)]."""
+        """Split ``amount`` over this order's shares of the payments, oldest
+        first: [(payment, part)]."""
         allocation, left = [], amount
         for payment in payments:
-            part = min(left, payment.refundable_amount)
+            part = min(left, payment._get_order_refundable_amount(self))
             if self.currency_id.compare_amounts(part, 0.0) > 0:
                 allocation.append((payment, self.currency_id.round(part)))
                 left -= part
@@ -513,19 +530,19 @@ class SaleOrder(models.Model):
             raise UserError(
                 _("Cannot refund %(amount)s on %(order)s: only %(left)s paid online is left "
                   "to refund.", amount=self.currency_id.round(amount), order=self.name,
-                  left=sum(payments.mapped("refundable_amount")))
+                  left=self._get_online_refundable_amount(payments))
             )
         return allocation
 
     def _check_refund_allocation(self, payments, amount):
         # Every check runs before anything is created or sent.
         for payment, part in self._allocate_refund(payments, amount):
-            payment._check_refundable(part)
+            payment._check_refundable(part, self)
 
     def _refund_online_payments(self, payments, amount, credit_notes):
         refunds = self.env["payment.transaction"]
         for payment, part in self._allocate_refund(payments, amount):
-            refunds |= payment._refund(part, credit_notes)
+            refunds |= payment._refund(part, credit_notes, self)
         return refunds
 
     def _create_full_refund_credit_notes(self):

@@ -11,6 +11,7 @@ from . import test_refund_acquirer
 from . import test_refund_concurrency
 from . import test_refund_lines
 from . import test_refund_order
+from . import test_refund_shared_payment
 from . import test_refund_stripe
 from . import test_refund_tour
 from . import test_return_policy
