@@ -7,7 +7,9 @@ import psycopg2
 from flectra import _, api, fields, models
 from flectra.addons.phone_validation.tools import phone_validation
 from flectra.exceptions import AccessError, UserError, ValidationError
-from flectra.tools import float_compare, float_is_zero
+from flectra.tools import float_compare, float_is_zero, mute_logger
+
+from .payment_transaction import as_refund_engine, is_refund_engine, run_in_own_transaction
 
 STATES = [
     ("requested", "Requested"),
@@ -19,6 +21,8 @@ STATES = [
 ]
 # Requests in these states still hold quantities or may still move money.
 OPEN_STATES = ("requested", "approved", "received")
+# Written by the request's own actions and the refund code only.
+REQUEST_REFUND_FIELDS = frozenset({"state", "refund_transaction_ids"})
 
 
 class SaleReturnRequest(models.Model):
@@ -79,6 +83,10 @@ class SaleReturnRequest(models.Model):
     refund_transaction_ids = fields.Many2many(
         "payment.transaction", string="Refund Transactions", readonly=True, copy=False,
     )
+    has_failed_refund = fields.Boolean(
+        compute="_compute_has_failed_refund",
+        help="Its refund failed: the button retries it instead of refunding anew.",
+    )
 
     _sql_constraints = [
         (
@@ -106,6 +114,13 @@ class SaleReturnRequest(models.Model):
                 line.quantity_received > 0 for line in request.line_ids
             )
 
+    @api.depends("refund_transaction_ids.state")
+    def _compute_has_failed_refund(self):
+        for request in self:
+            request.has_failed_refund = any(
+                refund._is_failed_refund() for refund in request.sudo().refund_transaction_ids
+            )
+
     @api.depends("line_ids.quantity_received")
     def _compute_refund_amount(self):
         for request in self:
@@ -115,7 +130,9 @@ class SaleReturnRequest(models.Model):
     def create(self, vals_list):
         # Requests come from the customer's online form only, through
         # _create_from_portal, which checks the whole return policy.
-        if not self.env.context.get("return_request_from_portal"):
+        if not self.env.context.get("return_request_from_portal") or any(
+            vals.get(field) for vals in vals_list for field in REQUEST_REFUND_FIELDS
+        ) and not is_refund_engine(self.env):
             raise AccessError(
                 _("Return requests are created by customers from the online return form.")
             )
@@ -125,6 +142,14 @@ class SaleReturnRequest(models.Model):
                     self.env["ir.sequence"].next_by_code("sale.return.request") or "/"
                 )
         return super().create(vals_list)
+
+    def write(self, vals):
+        # Its state decides whether a refund may be made: only this code moves it.
+        if REQUEST_REFUND_FIELDS.intersection(vals) and not is_refund_engine(self.env):
+            raise AccessError(
+                _("Return requests change state with their buttons only (Approve, Refund...).")
+            )
+        return super().write(vals)
 
     # ------------------------------------------------------------------
     # Actions
@@ -172,30 +197,58 @@ class SaleReturnRequest(models.Model):
 
         The request is Refunded once the acquirer accepted the refund (done, or
         pending while accounting pays it). A refund the acquirer refused stays
-        on the request in error: the next click retries that same refund, with
-        its idempotency key, instead of starting a second one.
+        on the request in error: Retry Refund (context ``refund_retry``) sends
+        that same refund again, with its idempotency key, instead of a second.
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        # Lock the request so two clicks cannot both refund: the second waits,
-        # then sees the new state (or fails to serialize and is retried).
-        self.env.cr.execute(
-            "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE", [self.id]
-        )
+        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund")
+        answers = self.env["payment.transaction"].sudo()._process_refunds(refund_ids)
+        return self.order_id._refund_notification(answers)
+
+    def action_retry_refund(self):
+        """The Retry Refund button: send this request's failed refund again."""
+        return self.with_context(refund_retry=True).action_refund()
+
+    def _reserve_refund(self):
+        """Lock the request, check it, and create (or put back to draft) its
+        refund. Runs in a transaction of its own; returns the refund ids."""
+        self.ensure_one()
+        try:
+            # Two clicks cannot both refund: the second is told at once.
+            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE NOWAIT",
+                    [self.id],
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                _("%s is being refunded right now: reload the page in a moment.", self.name)
+            ) from None
         self.invalidate_cache(["state", "refund_transaction_ids"])
         self._check_state("received")
-        failed = self.refund_transaction_ids.filtered(lambda tx: tx.state == "error")
+        failed = self.refund_transaction_ids.filtered(lambda tx: tx._is_failed_refund())
         if failed:
-            failed.action_retry_refund()
-            refunds = failed
-        else:
-            refunds = self.order_id._refund_lines(
-                self._get_refund_line_quantities(), description=self.name
-            )
-            self.refund_transaction_ids = [(4, refund.id) for refund in refunds]
-        if all(refund.state in ("done", "pending") for refund in refunds):
-            self._set_state("refunded")
-        return self.order_id._refund_notification(refunds)
+            if not self.env.context.get("refund_retry"):
+                raise UserError(
+                    _("The refund of %(name)s failed before (%(refs)s). Reload the page and "
+                      "use Retry Refund: it sends that same refund again instead of a new one.",
+                      name=self.name, refs=", ".join(failed.mapped("reference")))
+                )
+            return failed._reserve_retry()
+        refunds = self.order_id._reserve_refund_lines(
+            self._get_refund_line_quantities(), description=self.name
+        )
+        as_refund_engine(self).write(
+            {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
+        )
+        return refunds.ids
+
+    def _on_refund_accepted(self):
+        """Called by the refund code once a refund of these requests was accepted."""
+        for request in self.filtered(lambda r: r.state == "received"):
+            if all(refund.state in ("done", "pending") for refund in request.refund_transaction_ids):
+                request._set_state("refunded")
 
     def _get_refund_line_quantities(self):
         """{sale.order.line: quantity} the customer gets their money back for."""
@@ -233,7 +286,7 @@ class SaleReturnRequest(models.Model):
                 )
 
     def _set_state(self, state):
-        self.write({"state": state})
+        as_refund_engine(self).write({"state": state})
         self._notify_customer()
 
     def _get_state_mail_template(self):
