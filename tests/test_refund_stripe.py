@@ -164,7 +164,7 @@ class TestRefundStripe(RefundCase):
         self.stub.expire_keys()
         self._age_refund(refund, 25)
         self.stub.mode = "succeeded"
-        order.with_user(self.refunder).action_retry_refund()
+        refund.with_user(self.refunder).action_retry_refund()
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.acquirer_reference, "re_stub_1")
         self.assertEqual(len(self.stub.refunds), 1, "refunded once")
@@ -185,7 +185,7 @@ class TestRefundStripe(RefundCase):
         self.stub.expire_keys()
         self._age_refund(refund, 48)
         self.stub.mode = "succeeded"
-        order.with_user(self.refunder).action_retry_refund()
+        refund.with_user(self.refunder).action_retry_refund()
         self.assertEqual(refund.state, "done")
         self.assertEqual(len(self.stub.refunds), 1)
         self.assertEqual(
