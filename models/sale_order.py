@@ -530,6 +530,8 @@ class SaleOrder(models.Model):
                       acquirer=acquirer.name,
                       how=acquirer._get_refund_unsupported_message())
                 )
+        # Order-level discounts (coupons, global discount lines) are shared out.
+        line_quantities = order._add_refund_discount_lines(line_quantities)
         amount = sum(
             order._get_refund_line_amount(line, qty) for line, qty in line_quantities.items()
         )
@@ -553,6 +555,45 @@ class SaleOrder(models.Model):
         return self.invoice_ids.filtered(
             lambda move: move.move_type == "out_invoice" and move.state == "posted"
         )
+
+    def _get_refund_discount_lines(self):
+        """Order-level discount lines: negative product lines (sale_coupon's
+        reward lines, a global discount line)."""
+        self.ensure_one()
+        return self.order_line.filtered(
+            lambda line: not line.display_type and line.price_subtotal < 0
+        )
+
+    def _add_refund_discount_lines(self, line_quantities):
+        """``line_quantities`` plus each order-level discount line's share.
+
+        A discount line discounts the product lines that carry its taxes
+        (sale_coupon makes one reward line per set of taxes, as invoicing
+        keeps them): refunding some of those lines gives back the same part
+        of the discount, by untaxed amount. A discount line whose taxes no
+        line carries is shared over every product line.
+        """
+        self.ensure_one()
+        discounts = self._get_refund_discount_lines()
+        if not discounts:
+            return line_quantities
+        result = dict(line_quantities)
+        products = self.order_line.filtered(
+            lambda line: not line.display_type and line.price_subtotal > 0
+        )
+        for discount in discounts.filtered(lambda line: line not in line_quantities):
+            base = products.filtered(lambda line, d=discount: line.tax_id == d.tax_id) or products
+            base_total = sum(base.mapped("price_subtotal"))
+            if not base_total:
+                continue
+            refunded = sum(
+                line.price_subtotal * qty / line.product_uom_qty
+                for line, qty in line_quantities.items()
+                if line in base and line.product_uom_qty
+            )
+            if refunded:
+                result[discount] = discount.product_uom_qty * refunded / base_total
+        return result
 
     def _get_refund_line_amount(self, line, quantity):
         """What ``quantity`` of ``line`` cost the customer, taxes included."""

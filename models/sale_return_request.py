@@ -9,7 +9,12 @@ from flectra.addons.phone_validation.tools import phone_validation
 from flectra.exceptions import AccessError, UserError, ValidationError
 from flectra.tools import float_compare, float_is_zero, mute_logger
 
-from .payment_transaction import as_refund_engine, is_refund_engine, run_in_own_transaction
+from .payment_transaction import (
+    REFUND_RESERVING_STATES,
+    as_refund_engine,
+    is_refund_engine,
+    run_in_own_transaction,
+)
 
 STATES = [
     ("requested", "Requested"),
@@ -236,6 +241,8 @@ class SaleReturnRequest(models.Model):
                       name=self.name, refs=", ".join(failed.mapped("reference")))
                 )
             return failed._reserve_retry()
+        for line in self.line_ids:
+            line.quantity_refunded = line._get_refund_quantity()
         refunds = self.order_id._reserve_refund_lines(
             self._get_refund_line_quantities(), description=self.name
         )
@@ -253,11 +260,12 @@ class SaleReturnRequest(models.Model):
     def _get_refund_line_quantities(self):
         """{sale.order.line: quantity} the customer gets their money back for."""
         self.ensure_one()
-        return {
-            line.sale_line_id: line.quantity_received
-            for line in self.line_ids
-            if line.quantity_received > 0
-        }
+        quantities = {}
+        for line in self.line_ids:
+            qty = line._get_refund_quantity()
+            if qty > 0:
+                quantities[line.sale_line_id] = quantities.get(line.sale_line_id, 0.0) + qty
+        return quantities
 
     def action_view_pickings(self):
         self.ensure_one()
@@ -308,11 +316,16 @@ class SaleReturnRequest(models.Model):
                 )
 
     def _get_refund_amount(self):
-        """Amount to refund for the received products, taxes included."""
+        """Amount to refund for the received products, taxes and the share
+        of order-level discounts included."""
         self.ensure_one()
-        total = 0.0
-        for line in self.line_ids:
-            total += line._get_refund_amount()
+        order = self.order_id
+        total = sum(
+            order._get_refund_line_amount(line, qty)
+            for line, qty in order._add_refund_discount_lines(
+                self._get_refund_line_quantities()
+            ).items()
+        )
         return self.currency_id.round(total) if self.currency_id else total
 
     def _get_delivery_pickings(self):
@@ -549,6 +562,11 @@ class SaleReturnRequestLine(models.Model):
         string="Received", digits="Product Unit of Measure",
         compute="_compute_quantity_received",
     )
+    quantity_refunded = fields.Float(
+        string="Refunded", digits="Product Unit of Measure", readonly=True, copy=False,
+        help="Set by the refund: the least of requested, received, and delivered "
+        "minus what other returns refunded.",
+    )
 
     _sql_constraints = [
         ("quantity_positive", "CHECK(quantity > 0)", "A returned quantity must be positive."),
@@ -568,9 +586,20 @@ class SaleReturnRequestLine(models.Model):
                 for m in moves
             )
 
-    def _get_refund_amount(self):
-        """Received quantity at the price paid, discount and taxes included."""
+    def _get_refund_quantity(self):
+        """What may be refunded for this line: no more than requested, than
+        received, nor than delivered minus what other returns refunded."""
         self.ensure_one()
-        # The same figure the order's refund will send to the acquirer.
-        order = self.sale_line_id.order_id
-        return order._get_refund_line_amount(self.sale_line_id, self.quantity_received)
+        sale_line = self.sale_line_id
+        others = self.search([
+            ("sale_line_id", "=", sale_line.id), ("id", "!=", self.id),
+            ("request_id", "!=", self.request_id.id), ("quantity_refunded", ">", 0),
+        ]).filtered(lambda line: any(
+            refund.state in REFUND_RESERVING_STATES
+            for refund in line.request_id.refund_transaction_ids
+        ))
+        left = sale_line._get_return_delivered_qty() - sum(others.mapped("quantity_refunded"))
+        qty = min(self.quantity, self.quantity_received, left)
+        if float_compare(qty, 0.0, precision_rounding=sale_line.product_uom.rounding) <= 0:
+            return 0.0
+        return qty

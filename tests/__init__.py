@@ -13,6 +13,7 @@ from . import test_refund_durability
 from . import test_refund_forgery
 from . import test_refund_lines
 from . import test_refund_order
+from . import test_refund_return_quantities
 from . import test_refund_shared_payment
 from . import test_refund_stripe
 from . import test_refund_tour
