@@ -1,5 +1,6 @@
 import hashlib
 import logging
+from datetime import timedelta
 
 import psycopg2
 import requests
@@ -15,6 +16,60 @@ _logger = logging.getLogger(__name__)
 # too: after a timeout nobody knows whether the provider refunded, so only a
 # retry (same idempotency key) or an explicit cancel may release it.
 REFUND_RESERVING_STATES = ("draft", "pending", "done", "error")
+
+# What refunds trust is written by the refund code only, whatever the user's
+# rights (Flectra lets every salesman write payment transactions). Its mark is
+# a context value that no RPC client can send: JSON has no such object.
+_REFUND_ENGINE = object()
+_REFUND_ENGINE_KEY = "website_sale_order_handling_refund_engine"
+# Fields that make a transaction a refund, or tie it to what it refunds.
+REFUND_ONLY_FIELDS = frozenset({
+    "is_refund", "source_transaction_id", "refund_sale_order_id",
+    "refund_idempotency_key", "refund_move_ids",
+})
+# Fields of a refund transaction that say how much goes where, and whether it went.
+REFUND_TRUSTED_FIELDS = REFUND_ONLY_FIELDS | {
+    "amount", "state", "acquirer_id", "currency_id", "acquirer_reference", "reference",
+    "partner_id", "refund_customer_notified",
+}
+# A refund left in draft this long had its attempt interrupted (the server died
+# while the provider was called): it may be retried, with the same key.
+REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
+# Stripe forgets an idempotency key after 24 hours; past this age a retry first
+# asks Stripe for the refunds already made.
+STRIPE_IDEMPOTENCY_WINDOW = timedelta(hours=23)
+
+
+def as_refund_engine(records):
+    """``records`` with the right to write what refunds trust."""
+    return records.with_context(**{_REFUND_ENGINE_KEY: _REFUND_ENGINE})
+
+
+def is_refund_engine(env):
+    return env.context.get(_REFUND_ENGINE_KEY) is _REFUND_ENGINE
+
+
+def run_in_own_transaction(records, method, *args):
+    """Call ``records.<method>(*args)`` in a database transaction of its own,
+    committed when it returns; its result must be plain data (ids, dicts).
+
+    A refund must outlive the request that made it: its attempt is committed
+    before the provider is called, and the provider's answer right after, so
+    that nothing that fails later in the request can erase them. The request's
+    own transaction must hold no lock that the method needs. In test mode the
+    registry's cursor is a TestCursor over the test's transaction, so tests
+    see the same data.
+    """
+    env = records.env
+    env["base"].flush()
+    # The cache is shared with the request's environment: read afresh.
+    env.cache.invalidate()
+    with env.registry.cursor() as cr:
+        own_env = api.Environment(cr, env.uid, env.context, su=env.su)
+        result = getattr(records.with_env(own_env), method)(*args)
+    # Whatever the request cached may be older than what was just committed.
+    env.cache.invalidate()
+    return result
 
 
 class PaymentTransaction(models.Model):
@@ -40,9 +95,17 @@ class PaymentTransaction(models.Model):
         readonly=True, copy=False,
         help="Sent with every attempt of this refund, so the acquirer never refunds it twice.",
     )
+    refund_customer_notified = fields.Boolean(
+        readonly=True, copy=False,
+        help="The credit note was posted and the customer told once the acquirer accepted.",
+    )
+    refund_sale_order_id = fields.Many2one(
+        "sale.order", "Refunded Order", readonly=True, index=True, ondelete="restrict",
+        copy=False,
+        help="The order whose share of the payment this refund gives back.",
+    )
     refund_order_ids = fields.Many2many(
-        "sale.order", string="Refunded Orders",
-        related="source_transaction_id.sale_order_ids",
+        "sale.order", string="Refunded Orders", compute="_compute_refund_order_ids",
     )
     refunded_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
@@ -51,6 +114,17 @@ class PaymentTransaction(models.Model):
     refundable_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
     )
+
+    @api.depends("refund_sale_order_id", "source_transaction_id.sale_order_ids")
+    def _compute_refund_order_ids(self):
+        for tx in self:
+            tx.refund_order_ids = tx._get_refunded_orders()
+
+    def _get_refunded_orders(self):
+        """The order this refund gives money back for (older refunds: every
+        order of the refunded payment)."""
+        self.ensure_one()
+        return self.refund_sale_order_id or self.source_transaction_id.sale_order_ids
 
     @api.depends("amount", "state", "refund_transaction_ids.state", "refund_transaction_ids.amount")
     def _compute_refunded_amount(self):
@@ -68,6 +142,91 @@ class PaymentTransaction(models.Model):
             )
 
     # ------------------------------------------------------------------
+    # Only the refund code writes what refunds trust
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not is_refund_engine(self.env) and any(
+            vals.get(field) for vals in vals_list for field in REFUND_ONLY_FIELDS
+        ):
+            raise AccessError(
+                _("Refunds are made with the Refund button of an order, a return or a payment.")
+            )
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not is_refund_engine(self.env):
+            forbidden = REFUND_ONLY_FIELDS.intersection(vals)
+            if not forbidden and REFUND_TRUSTED_FIELDS.intersection(vals):
+                if self.sudo().filtered("is_refund"):
+                    forbidden = REFUND_TRUSTED_FIELDS.intersection(vals)
+            if forbidden:
+                raise AccessError(
+                    _("Only the refund buttons change a refund (%s).",
+                      ", ".join(sorted(forbidden)))
+                )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Shares of a payment that paid several orders
+    # ------------------------------------------------------------------
+
+    def _get_order_shares(self):
+        """{(payment id, order id): part of that payment that paid that order}.
+
+        A payment may pay several orders (``sale_order_ids``). Payments are
+        taken oldest first (by id) and each pays its orders in the order they
+        were created (by id): an order takes what it still owes (its total,
+        minus what older payments paid of it), the payment's last order takes
+        whatever the payment has left. Computed over every captured payment
+        that shares an order with these, so that the shares of one payment
+        and of one order always add up.
+        """
+        payments = self.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
+        orders = payments.sale_order_ids
+        while True:
+            linked = orders.transaction_ids.filtered(
+                lambda tx: tx.state == "done" and not tx.is_refund
+            )
+            if linked <= payments:
+                break
+            payments |= linked
+            orders |= linked.sale_order_ids
+        owed = {order.id: order.amount_total for order in orders}
+        shares = {}
+        for payment in payments.sorted("id"):
+            currency = payment.currency_id
+            left = payment.amount
+            paid_orders = payment.sale_order_ids.sorted("id")
+            for index, order in enumerate(paid_orders):
+                if index == len(paid_orders) - 1:
+                    part = left
+                else:
+                    part = min(max(owed[order.id], 0.0), left)
+                part = max(currency.round(part), 0.0)
+                shares[payment.id, order.id] = part
+                owed[order.id] -= part
+                left -= part
+        return shares
+
+    def _get_order_refundable_amount(self, order, exclude=None):
+        """What ``order`` may still get back from this payment: its own share,
+        minus its refunds, and never more than the payment has left.
+        ``exclude``: a refund not to count (the one being retried)."""
+        self.ensure_one()
+        if self.is_refund or self.state != "done" or order not in self.sale_order_ids:
+            return 0.0
+        share = self._get_order_shares().get((self.id, order.id), 0.0)
+        reserved = self.refund_transaction_ids.filtered(
+            lambda r: r.state in REFUND_RESERVING_STATES and r != exclude
+        )
+        own = reserved.filtered(lambda r: r.refund_sale_order_id == order)
+        left = self.currency_id.round(share + sum(own.mapped("amount")))
+        payment_left = self.currency_id.round(self.amount + sum(reserved.mapped("amount")))
+        return max(min(left, payment_left), 0.0)
+
+    # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
 
@@ -78,15 +237,15 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         self._check_refund_rights()
-        return self.sudo()._refund(amount_to_refund)
+        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund_ids", amount_to_refund)
+        self.sudo()._process_refunds(refund_ids)
+        return self.sudo().browse(refund_ids)
 
     def action_retry_refund(self):
         """Send a failed refund again, with its own idempotency key."""
         self._check_refund_rights()
-        for refund in self.sudo():
-            refund._lock_failed_refund(_("Only a refund in error can be retried."))
-            refund.state = "draft"
-            refund._send_refund()
+        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_retry")
+        self.sudo()._process_refunds(refund_ids)
         return True
 
     def action_cancel_refund(self):
@@ -97,7 +256,7 @@ class PaymentTransaction(models.Model):
         self._check_refund_rights()
         for refund in self.sudo():
             refund._lock_failed_refund(_("Only a refund in error can be cancelled."))
-            refund.write({"state": "cancel", "date": fields.Datetime.now()})
+            as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
             refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
             refund._log_refund_message(
                 _("Refund %(ref)s was cancelled by %(user)s.",
@@ -120,12 +279,12 @@ class PaymentTransaction(models.Model):
                       refund.reference)
                 )
             refund._set_refund_state("done")
+            refund._refund_follow_up()
         return True
 
     # ------------------------------------------------------------------
     # Refund machinery
     # ------------------------------------------------------------------
-
     def _check_refund_rights(self):
         if not self.env.user.has_group("website_sale_order_handling.group_order_refund"):
             raise AccessError(
@@ -164,17 +323,27 @@ class PaymentTransaction(models.Model):
         self.env["payment.transaction"].invalidate_cache()
 
     def _lock_failed_refund(self, refused_message):
-        """Lock this refund's payment, then check the refund is still in error.
+        """Lock this refund's payment, then check the refund still failed.
 
         States are checked once locked: another user may have just acted.
         """
         self.ensure_one()
         self.source_transaction_id._lock_for_refund()
-        if not self.is_refund or self.state != "error":
+        if not self._is_failed_refund():
             raise UserError(refused_message)
 
-    def _check_refundable(self, amount):
-        """Raise a UserError unless ``amount`` can be refunded from this payment."""
+    def _is_failed_refund(self):
+        """In error, or a draft whose attempt was interrupted (no answer recorded)."""
+        self.ensure_one()
+        if not self.is_refund:
+            return False
+        if self.state == "draft":
+            return self.write_date < fields.Datetime.now() - REFUND_INTERRUPTED_AFTER
+        return self.state == "error"
+
+    def _check_refundable(self, amount, order=None):
+        """Raise a UserError unless ``amount`` can be refunded from this payment
+        (for ``order``: from that order's share of it)."""
         self.ensure_one()
         currency = self.currency_id
         if self.is_refund or self.state != "done":
@@ -199,6 +368,15 @@ class PaymentTransaction(models.Model):
                   amount=currency.round(amount), ref=self.reference,
                   left=self.refundable_amount)
             )
+        if order:
+            left = self._get_order_refundable_amount(order)
+            if float_compare(amount, left, precision_rounding=currency.rounding) > 0:
+                raise UserError(
+                    _("Cannot refund %(amount)s of %(order)s from %(ref)s: only %(left)s of "
+                      "this payment is that order's and left to refund.",
+                      amount=currency.round(amount), order=order.name, ref=self.reference,
+                      left=left)
+                )
         self._check_refundable_by_provider()
         is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
         if acquirer.support_refund == "full_only" and not is_full:
@@ -219,19 +397,116 @@ class PaymentTransaction(models.Model):
                   self.reference)
             )
 
-    def _refund(self, amount=None, refund_moves=None):
-        """Lock, check, create the refund transaction and send it to the acquirer."""
+    def _reserve_refund_ids(self, amount=None, refund_moves=None, order=None):
+        """Lock, check and create the refund (draft, with its idempotency key).
+
+        Runs in a transaction of its own (``run_in_own_transaction``), so that
+        the attempt is committed before the acquirer is called. Returns its ids.
+        """
+        return self._reserve_refund(amount, refund_moves, order).ids
+
+    def _reserve_refund(self, amount=None, refund_moves=None, order=None):
+        """Lock, check and create the refund transaction, in draft.
+
+        ``order``: the order whose share of this payment is refunded (the
+        payment's only order when it paid one).
+        """
         self.ensure_one()
         self._lock_for_refund()
+        if order is None and len(self.sale_order_ids) == 1:
+            order = self.sale_order_ids
         if amount is None:
-            amount = self.refundable_amount
+            amount = self._get_order_refundable_amount(order) if order else self.refundable_amount
         amount = self.currency_id.round(amount)
-        self._check_refundable(amount)
-        refund = self.create(self._prepare_refund_transaction_vals(amount, refund_moves))
-        refund._send_refund()
-        return refund
+        self._check_refundable(amount, order)
+        vals = self._prepare_refund_transaction_vals(amount, refund_moves, order)
+        return as_refund_engine(self).create(vals).with_env(self.env)
 
-    def _prepare_refund_transaction_vals(self, amount, refund_moves=None):
+    def _reserve_retry(self):
+        """Check again and put these failed refunds back to draft, to be sent
+        again with their own idempotency key. Returns their ids."""
+        for refund in self:
+            refund._lock_failed_refund(_("Only a refund in error can be retried."))
+            refund._check_retry_amount()
+            as_refund_engine(refund).write({"state": "draft", "state_message": False})
+        return self.ids
+
+    def _check_retry_amount(self):
+        """A retry sends money again: what it holds must still be left to refund,
+        counting every other refund of the payment and of the order's share."""
+        self.ensure_one()
+        source = self.source_transaction_id
+        currency = source.currency_id
+        amount = -self.amount
+        if source.is_refund or source.state != "done":
+            raise UserError(
+                _("%s is not a captured payment: only those can be refunded.", source.reference)
+            )
+        others = source.refund_transaction_ids.filtered(
+            lambda r: r != self and r.state in REFUND_RESERVING_STATES
+        )
+        left = currency.round(source.amount + sum(others.mapped("amount")))
+        order = self.refund_sale_order_id
+        if order:
+            left = min(left, source._get_order_refundable_amount(order, exclude=self))
+        if float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0 or float_compare(
+            amount, left, precision_rounding=currency.rounding
+        ) > 0:
+            raise UserError(
+                _("Cannot retry %(ref)s: it would refund %(amount)s, but only %(left)s of "
+                  "%(payment)s is left to refund.",
+                  ref=self.reference, amount=amount, left=max(left, 0.0),
+                  payment=source.reference)
+            )
+
+    @api.model
+    def _process_refunds(self, refund_ids):
+        """Send reserved refunds to their acquirer and follow the answers up.
+
+        Each refund's call and answer is committed in a transaction of its own,
+        then its follow-up (credit note, payment, e-mail) in another: if that
+        fails, it is logged and the payment post-processing cron does it later,
+        the refund and its answer are kept. Returns one dict per refund
+        (reference, state, message), for the notification.
+        """
+        answers = []
+        for refund in self.browse(refund_ids):
+            answers.append(run_in_own_transaction(refund, "_send_refund_step"))
+            try:
+                run_in_own_transaction(refund, "_refund_follow_up")
+            except Exception:  # pylint: disable=broad-except
+                # The money moved and its record is committed: the cron finishes it.
+                _logger.exception(
+                    "Refund %s: follow-up failed, the post-processing cron retries it", refund.id
+                )
+        return answers
+
+    def _send_refund_step(self):
+        """Call the acquirer for this draft refund and record its answer."""
+        self.ensure_one()
+        self._lock_refund_row()
+        if self.state == "draft":
+            self._send_refund()
+        return {"reference": self.reference, "state": self.state,
+                "message": self.state_message or ""}
+
+    def _lock_refund_row(self):
+        """One attempt at a time per refund, as the provider is being called."""
+        try:
+            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM payment_transaction WHERE id IN %s FOR UPDATE NOWAIT",
+                    [tuple(self.ids)],
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                _("Another refund of %s is being processed right now. "
+                  "Reload the page in a moment to see its result.",
+                  ", ".join(self.mapped("reference")))
+            ) from None
+        self.invalidate_cache()
+
+    def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None):
         self.ensure_one()
         # The reference, hence the idempotency key, depends only on what is
         # committed: a rolled back attempt retried later gets the same key.
@@ -240,6 +515,7 @@ class PaymentTransaction(models.Model):
         return {
             "is_refund": True,
             "source_transaction_id": self.id,
+            "refund_sale_order_id": order.id if order else False,
             "acquirer_id": self.acquirer_id.id,
             "type": "server2server",
             "amount": -amount,
@@ -251,8 +527,9 @@ class PaymentTransaction(models.Model):
             "refund_idempotency_key": hashlib.sha256(
                 ("%s-refund-%s" % (db_uuid, reference)).encode()
             ).hexdigest(),
-            # Refunds are finalised here, never by payment's post-processing cron.
-            "is_processed": True,
+            # Followed up by the refund code (and, if that fails, by the
+            # post-processing cron through _post_process_after_done).
+            "is_processed": False,
         }
 
     def _send_refund(self):
@@ -285,6 +562,22 @@ class PaymentTransaction(models.Model):
 
         acquirer = self.acquirer_id
         source = self.source_transaction_id
+        if self.create_date < fields.Datetime.now() - STRIPE_IDEMPOTENCY_WINDOW:
+            # Stripe may have forgotten our key: a refund it made for an
+            # earlier attempt is found by its reference, never made again.
+            try:
+                made = self._stripe_find_refund()
+            except (requests.exceptions.RequestException, ValueError) as err:
+                _logger.warning("Stripe refund %s: cannot list refunds: %s", self.reference, err)
+                self._set_refund_state(
+                    "error",
+                    _("Could not ask Stripe whether this refund was already made (%s): "
+                      "nothing was sent. Retry it later.", err.__class__.__name__),
+                )
+                return
+            if made:
+                self._stripe_apply_refund_answer(made)
+                return
         amount = -self.amount
         if self.currency_id.name not in INT_CURRENCIES:
             amount = float_round(amount * 100, 2)
@@ -293,11 +586,9 @@ class PaymentTransaction(models.Model):
             data["payment_intent"] = source["stripe_payment_intent"]
         else:
             data["charge"] = source.acquirer_reference
-        headers = {
-            "Authorization": "Bearer %s" % acquirer.sudo()["stripe_secret_key"],
-            "Stripe-Version": "2019-05-16",
+        headers = dict(self._stripe_refund_headers(), **{
             "Idempotency-Key": self.refund_idempotency_key,
-        }
+        })
         url = urls.url_join(acquirer._stripe_refund_api_url(), "refunds")
         try:
             response = requests.post(
@@ -322,7 +613,40 @@ class PaymentTransaction(models.Model):
                 "error", _("Stripe refused the refund: %s", message)
             )
             return
-        self.acquirer_reference = answer.get("id")
+        self._stripe_apply_refund_answer(answer)
+
+    def _stripe_refund_headers(self):
+        return {
+            "Authorization": "Bearer %s" % self.acquirer_id.sudo()["stripe_secret_key"],
+            "Stripe-Version": "2019-05-16",
+        }
+
+    def _stripe_find_refund(self):
+        """The refund Stripe made for this one (its metadata reference), or None."""
+        source = self.source_transaction_id
+        params = {"limit": 100}
+        if source["stripe_payment_intent"]:
+            params["payment_intent"] = source["stripe_payment_intent"]
+        else:
+            params["charge"] = source.acquirer_reference
+        url = urls.url_join(self.acquirer_id._stripe_refund_api_url(), "refunds")
+        for _page in range(50):
+            response = requests.get(
+                url, params=params, headers=self._stripe_refund_headers(),
+                timeout=self.acquirer_id._stripe_refund_timeout(),
+            )
+            response.raise_for_status()
+            answer = response.json()
+            for refund in answer.get("data") or []:
+                if (refund.get("metadata") or {}).get("reference") == self.reference:
+                    return refund
+            if not answer.get("has_more") or not answer.get("data"):
+                return None
+            params["starting_after"] = answer["data"][-1]["id"]
+        raise ValueError("too many refunds to list")
+
+    def _stripe_apply_refund_answer(self, answer):
+        as_refund_engine(self).acquirer_reference = answer.get("id")
         status = answer.get("status")
         if status == "succeeded":
             self._set_refund_state("done")
@@ -337,23 +661,45 @@ class PaymentTransaction(models.Model):
             )
 
     def _set_refund_state(self, state, message=""):
-        """Move a refund to its new state and do what that state implies.
+        """Record the acquirer's answer; ``_refund_follow_up`` does what it implies.
 
         Flectra's ``_set_transaction_*`` are not used: the sale module hooks
         them to confirm and invoice orders, which a refund must never do.
         """
         self.ensure_one()
-        previous = self.state
-        self.write({"state": state, "state_message": message, "date": fields.Datetime.now()})
-        if state in ("pending", "done") and previous in ("draft", "error"):
-            self._on_refund_accepted()
-        if state == "done":
-            self._finalize_refund()
-        elif state == "error":
-            self._log_refund_message(
-                _("Refund %(ref)s of %(amount)s failed: %(message)s",
-                  ref=self.reference, amount=-self.amount, message=message)
-            )
+        as_refund_engine(self).write({
+            "state": state, "state_message": message, "date": fields.Datetime.now(),
+            "is_processed": False,
+        })
+
+    def _refund_follow_up(self):
+        """Do what each refund's recorded answer implies, once.
+
+        Accepted (pending or done): post its credit note, tell the order and
+        the customer; done: post the outbound payment; refused: say so on the
+        order; then mark its return requests refunded. Safe to run again: the
+        post-processing cron does when the refund's own run failed.
+        """
+        for refund in self.filtered("is_refund"):
+            if refund.is_processed:
+                continue
+            if refund.state in ("pending", "done") and not refund.refund_customer_notified:
+                refund._on_refund_accepted()
+                as_refund_engine(refund).refund_customer_notified = True
+            if refund.state == "done":
+                refund._finalize_refund()
+            elif refund.state == "error":
+                refund._log_refund_message(
+                    _("Refund %(ref)s of %(amount)s failed: %(message)s",
+                      ref=refund.reference, amount=-refund.amount,
+                      message=refund.state_message)
+                )
+            if refund.state in ("pending", "done"):
+                self.env["sale.return.request"].sudo().search(
+                    [("refund_transaction_ids", "in", refund.ids), ("state", "=", "received")]
+                )._on_refund_accepted()
+            refund.is_processed = True
+        return True
 
     def _on_refund_accepted(self):
         """The acquirer took the refund: the credit note becomes real, the customer is told."""
@@ -364,7 +710,7 @@ class PaymentTransaction(models.Model):
         else:
             message = _("Refund %(ref)s of %(amount)s was made with %(acquirer)s.", **values)
         self._log_refund_message(message)
-        self.source_transaction_id.sale_order_ids._send_refund_mail(self)
+        self._get_refunded_orders()._send_refund_mail(self)
 
     def _finalize_refund(self):
         """Post the outbound payment of a done refund, reconciled with its credit note."""
@@ -388,7 +734,7 @@ class PaymentTransaction(models.Model):
                 ).reconcile()
 
     def _log_refund_message(self, body):
-        for order in self.source_transaction_id.sale_order_ids:
+        for order in self._get_refunded_orders():
             order.message_post(body=body)
         for move in self.refund_move_ids:
             move.message_post(body=body)
@@ -403,6 +749,27 @@ class PaymentTransaction(models.Model):
         # sale finds no order to confirm or invoice on a refund.
         self.filtered("is_refund")._finalize_refund()
         return super()._reconcile_after_transaction_done()
+
+    def _cron_post_process_after_done(self):
+        if self:
+            return super()._cron_post_process_after_done()
+        # Flectra's cron finishes done transactions; a pending refund whose
+        # follow-up failed (credit note, e-mail) is finished the same way.
+        now = fields.Datetime.now()
+        pending = self.search([
+            ("is_refund", "=", True), ("state", "=", "pending"), ("is_processed", "=", False),
+            ("date", "<=", now - timedelta(minutes=10)), ("date", ">=", now - timedelta(days=4)),
+        ])
+        res = super()._cron_post_process_after_done()
+        if pending:
+            super(PaymentTransaction, pending)._cron_post_process_after_done()
+        return res
+
+    def _post_process_after_done(self):
+        # A refund's follow-up first; then every transaction goes through
+        # super(), which finds no order to confirm or invoice on a refund.
+        self.filtered("is_refund")._refund_follow_up()
+        return super()._post_process_after_done()
 
     def _create_payment(self, add_payment_vals=None):
         # A refund's outbound payment exists once the money has left, never

@@ -6,6 +6,8 @@ from flectra.exceptions import UserError
 from flectra.osv import expression
 from flectra.tools import float_compare, float_is_zero, html_escape
 
+from .payment_transaction import run_in_own_transaction
+
 # The three steps of the eCommerce documentation, plus the way out.
 ECOMMERCE_STATUS = [
     ("quotation", "Quotation"),
@@ -379,49 +381,96 @@ class SaleOrder(models.Model):
         help="Paid online and neither refunded nor being refunded.",
     )
     can_refund_online = fields.Boolean(compute="_compute_refund_state")
+    has_failed_refund = fields.Boolean(
+        compute="_compute_refund_state",
+        help="A refund failed: the button retries it instead of refunding anew.",
+    )
 
-    @api.depends("state", "transaction_ids.state", "transaction_ids.refund_transaction_ids.state")
+    @api.depends(
+        "state", "amount_total", "transaction_ids.state", "transaction_ids.amount",
+        "transaction_ids.refund_transaction_ids.state",
+        "transaction_ids.refund_transaction_ids.amount",
+    )
     def _compute_refund_state(self):
         for order in self:
             payments = order._get_online_payments()
-            refunds = payments.refund_transaction_ids
+            # A shared payment's refunds for other orders are theirs, not ours.
+            refunds = payments.refund_transaction_ids.filtered(
+                lambda r, order=order: r.refund_sale_order_id in (order, order.browse())
+            )
             order.refund_transaction_ids = refunds
-            order.online_refundable_amount = sum(payments.mapped("refundable_amount"))
+            order.online_refundable_amount = order._get_online_refundable_amount(payments)
+            order.has_failed_refund = any(refund._is_failed_refund() for refund in refunds)
             order.can_refund_online = order.state != "cancel" and (
-                order.online_refundable_amount > 0
-                or any(refund.state == "error" for refund in refunds)
+                order.online_refundable_amount > 0 or order.has_failed_refund
             )
 
-    def action_refund(self):
-        """Refund to the customer everything paid online, with a credit note if invoiced.
+    def _get_online_refundable_amount(self, payments=None):
+        """This order's own share of its payments that is left to refund."""
+        self.ensure_one()
+        if payments is None:
+            payments = self._get_online_payments()
+        return self.currency_id.round(
+            sum(payment._get_order_refundable_amount(self) for payment in payments)
+        )
 
-        A refund that failed before is retried first (same idempotency key)
-        rather than doubled.
+    def action_refund(self):
+        """Refund to the customer what this order paid online and has left to
+        refund, with a credit note if invoiced.
+
+        A refund of this order that failed before is retried (same idempotency
+        key) rather than doubled, but only from the Retry Refund button, whose
+        confirmation says so (context ``refund_retry``).
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
         # In the order's company, as sale's invoicing: credit notes and
         # payments get its journals whichever company the user works in.
         order = self.sudo().with_company(self.company_id)
-        payments = order._get_online_payments()
         if order.state == "cancel":
             raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
-        if not payments:
+        if not order._get_online_payments():
             raise UserError(
                 _("%s was not paid online: there is no payment to refund.", order.name)
             )
+        refund_ids = run_in_own_transaction(order, "_reserve_full_refund")
+        answers = order.env["payment.transaction"]._process_refunds(refund_ids)
+        return order._refund_notification(answers)
+
+    def action_retry_refund(self):
+        """The Retry Refund button: send this order's failed refunds again."""
+        return self.with_context(refund_retry=True).action_refund()
+
+    def _reserve_full_refund(self):
+        """Lock the payments, check, and create this order's refund(s), in draft.
+
+        Runs in a transaction of its own. Returns the refund ids.
+        """
+        self.ensure_one()
+        payments = self._get_online_payments()
         payments._lock_for_refund()
-        failed = payments.refund_transaction_ids.filtered(lambda r: r.state == "error")
+        failed = self._get_failed_refunds()
         if failed:
-            failed.action_retry_refund()
-            return order._refund_notification(failed)
-        amount = sum(payments.mapped("refundable_amount"))
-        if order.currency_id.compare_amounts(amount, 0.0) <= 0:
-            raise UserError(_("%s is already fully refunded.", order.name))
-        order._check_refund_allocation(payments, amount)
-        credit_notes = order._create_full_refund_credit_notes()
-        refunds = order._refund_online_payments(payments, amount, credit_notes)
-        return order._refund_notification(refunds)
+            if not self.env.context.get("refund_retry"):
+                raise UserError(
+                    _("A refund of %(order)s failed before (%(refs)s). Reload the order and "
+                      "use Retry Refund: it sends that same refund again instead of a new one.",
+                      order=self.name, refs=", ".join(failed.mapped("reference")))
+                )
+            return failed._reserve_retry()
+        if self.env.context.get("refund_retry"):
+            raise UserError(_("%s has no failed refund to retry: reload the order.", self.name))
+        amount = self._get_online_refundable_amount(payments)
+        if self.currency_id.compare_amounts(amount, 0.0) <= 0:
+            raise UserError(_("%s is already fully refunded.", self.name))
+        self._check_refund_allocation(payments, amount)
+        credit_notes = self._create_full_refund_credit_notes()
+        return self._reserve_refunds(payments, amount, credit_notes).ids
+
+    def _get_failed_refunds(self):
+        """This order's refunds that failed and hold their amount until retried."""
+        self.ensure_one()
+        return self.refund_transaction_ids.filtered(lambda r: r._is_failed_refund())
 
     def _refund_lines(self, line_quantities, description=None):
         """Refund ``{sale.order.line: quantity}`` of this order, taxes included.
@@ -435,6 +484,20 @@ class SaleOrder(models.Model):
         # In the order's company, as sale's invoicing: credit notes and
         # payments get its journals whichever company the user works in.
         order = self.sudo().with_company(self.company_id)
+        refund_ids = run_in_own_transaction(
+            order, "_reserve_refund_line_ids", line_quantities, description
+        )
+        order.env["payment.transaction"]._process_refunds(refund_ids)
+        return self.env["payment.transaction"].sudo().browse(refund_ids)
+
+    def _reserve_refund_line_ids(self, line_quantities, description=None):
+        line_quantities = {line.with_env(self.env): qty for line, qty in line_quantities.items()}
+        return self._reserve_refund_lines(line_quantities, description).ids
+
+    def _reserve_refund_lines(self, line_quantities, description=None):
+        """Lock, check, and create the refund(s) of these lines, in draft."""
+        self.ensure_one()
+        order = self.sudo()
         line_quantities = {
             line.sudo(): qty for line, qty in line_quantities.items() if qty
         }
@@ -463,6 +526,8 @@ class SaleOrder(models.Model):
                       acquirer=acquirer.name,
                       how=acquirer._get_refund_unsupported_message())
                 )
+        # Order-level discounts (coupons, global discount lines) are shared out.
+        line_quantities = order._add_refund_discount_lines(line_quantities)
         amount = sum(
             order._get_refund_line_amount(line, qty) for line, qty in line_quantities.items()
         )
@@ -473,7 +538,7 @@ class SaleOrder(models.Model):
             # What the customer is owed is what the credit note says, to the cent.
             amount = sum(credit_notes.mapped("amount_total"))
             order._check_refund_allocation(payments, amount)
-        return order._refund_online_payments(payments, amount, credit_notes)
+        return order._reserve_refunds(payments, amount, credit_notes)
 
     def _get_online_payments(self):
         """Captured online payments of the order (refunds excluded), oldest first."""
@@ -487,6 +552,45 @@ class SaleOrder(models.Model):
             lambda move: move.move_type == "out_invoice" and move.state == "posted"
         )
 
+    def _get_refund_discount_lines(self):
+        """Order-level discount lines: negative product lines (sale_coupon's
+        reward lines, a global discount line)."""
+        self.ensure_one()
+        return self.order_line.filtered(
+            lambda line: not line.display_type and line.price_subtotal < 0
+        )
+
+    def _add_refund_discount_lines(self, line_quantities):
+        """``line_quantities`` plus each order-level discount line's share.
+
+        A discount line discounts the product lines that carry its taxes
+        (sale_coupon makes one reward line per set of taxes, as invoicing
+        keeps them): refunding some of those lines gives back the same part
+        of the discount, by untaxed amount. A discount line whose taxes no
+        line carries is shared over every product line.
+        """
+        self.ensure_one()
+        discounts = self._get_refund_discount_lines()
+        if not discounts:
+            return line_quantities
+        result = dict(line_quantities)
+        products = self.order_line.filtered(
+            lambda line: not line.display_type and line.price_subtotal > 0
+        )
+        for discount in discounts.filtered(lambda line: line not in line_quantities):
+            base = products.filtered(lambda line, d=discount: line.tax_id == d.tax_id) or products
+            base_total = sum(base.mapped("price_subtotal"))
+            if not base_total:
+                continue
+            refunded = sum(
+                line.price_subtotal * qty / line.product_uom_qty
+                for line, qty in line_quantities.items()
+                if line in base and line.product_uom_qty
+            )
+            if refunded:
+                result[discount] = discount.product_uom_qty * refunded / base_total
+        return result
+
     def _get_refund_line_amount(self, line, quantity):
         """What ``quantity`` of ``line`` cost the customer, taxes included."""
         price = line.price_unit * (1 - (line.discount or 0.0) / 100.0)
@@ -497,10 +601,11 @@ class SaleOrder(models.Model):
         return taxes["total_included"]
 
     def _allocate_refund(self, payments, amount):
-        """Split ``amount`` over the payments, oldest first: [(payment, part)]."""
+        """Split ``amount`` over this order's shares of the payments, oldest
+        first: [(payment, part)]."""
         allocation, left = [], amount
         for payment in payments:
-            part = min(left, payment.refundable_amount)
+            part = min(left, payment._get_order_refundable_amount(self))
             if self.currency_id.compare_amounts(part, 0.0) > 0:
                 allocation.append((payment, self.currency_id.round(part)))
                 left -= part
@@ -508,19 +613,19 @@ class SaleOrder(models.Model):
             raise UserError(
                 _("Cannot refund %(amount)s on %(order)s: only %(left)s paid online is left "
                   "to refund.", amount=self.currency_id.round(amount), order=self.name,
-                  left=sum(payments.mapped("refundable_amount")))
+                  left=self._get_online_refundable_amount(payments))
             )
         return allocation
 
     def _check_refund_allocation(self, payments, amount):
         # Every check runs before anything is created or sent.
         for payment, part in self._allocate_refund(payments, amount):
-            payment._check_refundable(part)
+            payment._check_refundable(part, self)
 
-    def _refund_online_payments(self, payments, amount, credit_notes):
+    def _reserve_refunds(self, payments, amount, credit_notes):
         refunds = self.env["payment.transaction"]
         for payment, part in self._allocate_refund(payments, amount):
-            refunds |= payment._refund(part, credit_notes)
+            refunds |= payment._reserve_refund(part, credit_notes, self)
         return refunds
 
     def _create_full_refund_credit_notes(self):
@@ -570,18 +675,25 @@ class SaleOrder(models.Model):
         })
         return vals
 
-    def _refund_notification(self, refunds):
-        """Tell the salesperson what the acquirer answered, then reload the order."""
-        states = set(refunds.mapped("state"))
+    def _refund_notification(self, answers):
+        """Tell the salesperson what the acquirer answered, then reload the order.
+
+        ``answers``: what ``_process_refunds`` returned (the refunds themselves
+        were committed by other transactions than this request's).
+        """
+        states = {answer["state"] for answer in answers}
         if "error" in states:
             kind, title = "danger", _("Refund failed")
-            message = "\n".join(refunds.filtered(lambda r: r.state == "error").mapped("state_message"))
+            message = "\n".join(a["message"] for a in answers if a["state"] == "error")
         elif "pending" in states:
             kind, title = "warning", _("Refund pending")
             message = _("The refund waits for the acquirer or accounting to pay it.")
-        else:
+        elif states <= {"done"}:
             kind, title = "success", _("Refunded")
             message = _("The customer has been refunded.")
+        else:
+            kind, title = "warning", _("Refund in progress")
+            message = _("The acquirer has not answered yet: reload the order in a moment.")
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

@@ -54,10 +54,13 @@ class SaleOrderLine(models.Model):
         )
 
     def _get_return_returned_qty(self):
-        """Quantity returned or on its way back (return pickings not cancelled)."""
+        """Quantity returned (what came back, which can exceed the demand) or
+        on its way back (return pickings not done nor cancelled)."""
         returns = self._get_return_moves()[1].filtered(lambda m: m.state != "cancel")
         return sum(
-            m.product_uom._compute_quantity(m.product_uom_qty, self.product_uom)
+            m.product_uom._compute_quantity(
+                m.quantity_done if m.state == "done" else m.product_uom_qty, self.product_uom
+            )
             for m in returns
         )
 

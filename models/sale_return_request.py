@@ -7,7 +7,14 @@ import psycopg2
 from flectra import _, api, fields, models
 from flectra.addons.phone_validation.tools import phone_validation
 from flectra.exceptions import AccessError, UserError, ValidationError
-from flectra.tools import float_compare, float_is_zero
+from flectra.tools import float_compare, float_is_zero, mute_logger
+
+from .payment_transaction import (
+    REFUND_RESERVING_STATES,
+    as_refund_engine,
+    is_refund_engine,
+    run_in_own_transaction,
+)
 
 STATES = [
     ("requested", "Requested"),
@@ -19,6 +26,8 @@ STATES = [
 ]
 # Requests in these states still hold quantities or may still move money.
 OPEN_STATES = ("requested", "approved", "received")
+# Written by the request's own actions and the refund code only.
+REQUEST_REFUND_FIELDS = frozenset({"state", "refund_transaction_ids"})
 
 
 class SaleReturnRequest(models.Model):
@@ -79,6 +88,10 @@ class SaleReturnRequest(models.Model):
     refund_transaction_ids = fields.Many2many(
         "payment.transaction", string="Refund Transactions", readonly=True, copy=False,
     )
+    has_failed_refund = fields.Boolean(
+        compute="_compute_has_failed_refund",
+        help="Its refund failed: the button retries it instead of refunding anew.",
+    )
 
     _sql_constraints = [
         (
@@ -106,6 +119,13 @@ class SaleReturnRequest(models.Model):
                 line.quantity_received > 0 for line in request.line_ids
             )
 
+    @api.depends("refund_transaction_ids.state")
+    def _compute_has_failed_refund(self):
+        for request in self:
+            request.has_failed_refund = any(
+                refund._is_failed_refund() for refund in request.sudo().refund_transaction_ids
+            )
+
     @api.depends("line_ids.quantity_received")
     def _compute_refund_amount(self):
         for request in self:
@@ -115,7 +135,9 @@ class SaleReturnRequest(models.Model):
     def create(self, vals_list):
         # Requests come from the customer's online form only, through
         # _create_from_portal, which checks the whole return policy.
-        if not self.env.context.get("return_request_from_portal"):
+        if not self.env.context.get("return_request_from_portal") or any(
+            vals.get(field) for vals in vals_list for field in REQUEST_REFUND_FIELDS
+        ) and not is_refund_engine(self.env):
             raise AccessError(
                 _("Return requests are created by customers from the online return form.")
             )
@@ -125,6 +147,14 @@ class SaleReturnRequest(models.Model):
                     self.env["ir.sequence"].next_by_code("sale.return.request") or "/"
                 )
         return super().create(vals_list)
+
+    def write(self, vals):
+        # Its state decides whether a refund may be made: only this code moves it.
+        if REQUEST_REFUND_FIELDS.intersection(vals) and not is_refund_engine(self.env):
+            raise AccessError(
+                _("Return requests change state with their buttons only (Approve, Refund...).")
+            )
+        return super().write(vals)
 
     # ------------------------------------------------------------------
     # Actions
@@ -172,39 +202,70 @@ class SaleReturnRequest(models.Model):
 
         The request is Refunded once the acquirer accepted the refund (done, or
         pending while accounting pays it). A refund the acquirer refused stays
-        on the request in error: the next click retries that same refund, with
-        its idempotency key, instead of starting a second one.
+        on the request in error: Retry Refund (context ``refund_retry``) sends
+        that same refund again, with its idempotency key, instead of a second.
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        # Lock the request so two clicks cannot both refund: the second waits,
-        # then sees the new state (or fails to serialize and is retried).
-        self.env.cr.execute(
-            "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE", [self.id]
-        )
+        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund")
+        answers = self.env["payment.transaction"].sudo()._process_refunds(refund_ids)
+        return self.order_id._refund_notification(answers)
+
+    def action_retry_refund(self):
+        """The Retry Refund button: send this request's failed refund again."""
+        return self.with_context(refund_retry=True).action_refund()
+
+    def _reserve_refund(self):
+        """Lock the request, check it, and create (or put back to draft) its
+        refund. Runs in a transaction of its own; returns the refund ids."""
+        self.ensure_one()
+        try:
+            # Two clicks cannot both refund: the second is told at once.
+            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE NOWAIT",
+                    [self.id],
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                _("%s is being refunded right now: reload the page in a moment.", self.name)
+            ) from None
         self.invalidate_cache(["state", "refund_transaction_ids"])
         self._check_state("received")
-        failed = self.refund_transaction_ids.filtered(lambda tx: tx.state == "error")
+        failed = self.refund_transaction_ids.filtered(lambda tx: tx._is_failed_refund())
         if failed:
-            failed.action_retry_refund()
-            refunds = failed
-        else:
-            refunds = self.order_id._refund_lines(
-                self._get_refund_line_quantities(), description=self.name
-            )
-            self.refund_transaction_ids = [(4, refund.id) for refund in refunds]
-        if all(refund.state in ("done", "pending") for refund in refunds):
-            self._set_state("refunded")
-        return self.order_id._refund_notification(refunds)
+            if not self.env.context.get("refund_retry"):
+                raise UserError(
+                    _("The refund of %(name)s failed before (%(refs)s). Reload the page and "
+                      "use Retry Refund: it sends that same refund again instead of a new one.",
+                      name=self.name, refs=", ".join(failed.mapped("reference")))
+                )
+            return failed._reserve_retry()
+        for line in self.line_ids:
+            line.quantity_refunded = line._get_refund_quantity()
+        refunds = self.order_id._reserve_refund_lines(
+            self._get_refund_line_quantities(), description=self.name
+        )
+        as_refund_engine(self).write(
+            {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
+        )
+        return refunds.ids
+
+    def _on_refund_accepted(self):
+        """Called by the refund code once a refund of these requests was accepted."""
+        for request in self.filtered(lambda r: r.state == "received"):
+            if all(refund.state in ("done", "pending") for refund in request.refund_transaction_ids):
+                request._set_state("refunded")
 
     def _get_refund_line_quantities(self):
         """{sale.order.line: quantity} the customer gets their money back for."""
         self.ensure_one()
-        return {
-            line.sale_line_id: line.quantity_received
-            for line in self.line_ids
-            if line.quantity_received > 0
-        }
+        quantities = {}
+        for line in self.line_ids:
+            qty = line._get_refund_quantity()
+            if qty > 0:
+                quantities[line.sale_line_id] = quantities.get(line.sale_line_id, 0.0) + qty
+        return quantities
 
     def action_view_pickings(self):
         self.ensure_one()
@@ -237,7 +298,7 @@ class SaleReturnRequest(models.Model):
                 )
 
     def _set_state(self, state):
-        self.write({"state": state})
+        as_refund_engine(self).write({"state": state})
         self._notify_customer()
 
     def _get_state_mail_template(self):
@@ -259,11 +320,16 @@ class SaleReturnRequest(models.Model):
                 )
 
     def _get_refund_amount(self):
-        """Amount to refund for the received products, taxes included."""
+        """Amount to refund for the received products, taxes and the share
+        of order-level discounts included."""
         self.ensure_one()
-        total = 0.0
-        for line in self.line_ids:
-            total += line._get_refund_amount()
+        order = self.order_id
+        total = sum(
+            order._get_refund_line_amount(line, qty)
+            for line, qty in order._add_refund_discount_lines(
+                self._get_refund_line_quantities()
+            ).items()
+        )
         return self.currency_id.round(total) if self.currency_id else total
 
     def _get_delivery_pickings(self):
@@ -501,6 +567,11 @@ class SaleReturnRequestLine(models.Model):
         string="Received", digits="Product Unit of Measure",
         compute="_compute_quantity_received",
     )
+    quantity_refunded = fields.Float(
+        string="Refunded", digits="Product Unit of Measure", readonly=True, copy=False,
+        help="Set by the refund: the least of requested, received, and delivered "
+        "minus what other returns refunded.",
+    )
 
     _sql_constraints = [
         ("quantity_positive", "CHECK(quantity > 0)", "A returned quantity must be positive."),
@@ -520,9 +591,20 @@ class SaleReturnRequestLine(models.Model):
                 for m in moves
             )
 
-    def _get_refund_amount(self):
-        """Received quantity at the price paid, discount and taxes included."""
+    def _get_refund_quantity(self):
+        """What may be refunded for this line: no more than requested, than
+        received, nor than delivered minus what other returns refunded."""
         self.ensure_one()
-        # The same figure the order's refund will send to the acquirer.
-        order = self.sale_line_id.order_id
-        return order._get_refund_line_amount(self.sale_line_id, self.quantity_received)
+        sale_line = self.sale_line_id
+        others = self.search([
+            ("sale_line_id", "=", sale_line.id), ("id", "!=", self.id),
+            ("request_id", "!=", self.request_id.id), ("quantity_refunded", ">", 0),
+        ]).filtered(lambda line: any(
+            refund.state in REFUND_RESERVING_STATES
+            for refund in line.request_id.refund_transaction_ids
+        ))
+        left = sale_line._get_return_delivered_qty() - sum(others.mapped("quantity_refunded"))
+        qty = min(self.quantity, self.quantity_received, left)
+        if float_compare(qty, 0.0, precision_rounding=sale_line.product_uom.rounding) <= 0:
+            return 0.0
+        return qty

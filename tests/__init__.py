@@ -11,8 +11,12 @@ from . import test_order_flow
 from . import test_order_queues
 from . import test_refund_acquirer
 from . import test_refund_concurrency
+from . import test_refund_durability
+from . import test_refund_forgery
 from . import test_refund_lines
 from . import test_refund_order
+from . import test_refund_return_quantities
+from . import test_refund_shared_payment
 from . import test_refund_stripe
 from . import test_refund_tour
 from . import test_return_access

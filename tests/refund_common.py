@@ -1,5 +1,8 @@
+import threading
 import unittest
+import uuid
 
+from flectra import SUPERUSER_ID, api
 from flectra.tests import new_test_user
 
 from .common import OrderHandlingCase
@@ -33,6 +36,14 @@ class RefundCase(OrderHandlingCase):
             groups="sales_team.group_sale_salesman_all_leads",
         )
 
+    def setUp(self):
+        super().setUp()
+        # Refunds commit their attempt and the acquirer's answer in transactions
+        # of their own (registry.cursor()): in test mode those are savepoints
+        # of the test's transaction, as in HttpCase.
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+
     @classmethod
     def _require_stripe(cls):
         """Stripe refunds are tested where payment_stripe is installed (tools/test
@@ -65,3 +76,95 @@ class RefundCase(OrderHandlingCase):
         )
         product.taxes_id = [(6, 0, tax.ids)]
         return tax
+
+
+WAIT = 60  # seconds; only reached if something hangs
+
+
+class CommittedRefundCase(OrderHandlingCase):
+    """Refunds on committed data, each user in a thread with its own cursor
+    and cache, like server workers: no test mode, real transactions. What the
+    test commits is removed afterwards."""
+
+    def setUp(self):
+        super().setUp()
+        self.committed = []  # (model, id), removed in reverse order
+        self.addCleanup(self._run, self._remove_committed_data)
+
+    def _commit_record(self, env, model, vals):
+        record = env[model].create(vals)
+        self.committed.append((model, record.id))
+        return record
+
+    def _remove_committed_data(self, env):
+        tx_ids = tuple(rec_id for model, rec_id in self.committed if model == "payment.transaction")
+        if tx_ids:
+            env.cr.execute(
+                "SELECT payment_id FROM payment_transaction WHERE source_transaction_id IN %s "
+                "AND payment_id IS NOT NULL", [tx_ids],
+            )
+            payments = env["account.payment"].browse([row[0] for row in env.cr.fetchall()])
+            env.cr.execute(
+                "DELETE FROM payment_transaction WHERE source_transaction_id IN %s", [tx_ids]
+            )
+            payments.action_draft()
+            payments.unlink()
+        for model, rec_id in reversed(self.committed):
+            if model == "payment.transaction":
+                env.cr.execute("DELETE FROM payment_transaction WHERE id = %s", [rec_id])
+            elif model == "ir.config_parameter":
+                env[model].browse(rec_id).unlink()
+            else:
+                env[model].browse(rec_id).exists().unlink()
+
+    def _admin(self, env):
+        admin = env.ref("base.user_admin")
+        self.assertTrue(admin.has_group("website_sale_order_handling.group_order_refund"))
+        return admin
+
+    def _commit_payment(self, env, acquirer, amount, orders=None, **values):
+        """A captured payment of ``amount`` (of ``orders``, if given)."""
+        admin = self._admin(env)
+        partner = orders[:1].partner_id if orders else self._commit_record(
+            env, "res.partner", {"name": "Committed Customer"}
+        )
+        tx = self._commit_record(env, "payment.transaction", dict({
+            "acquirer_id": acquirer.id,
+            "amount": amount,
+            "currency_id": admin.company_id.currency_id.id,
+            "reference": "CONC-%s" % uuid.uuid4().hex[:12],
+            "partner_id": partner.id,
+            "sale_order_ids": [(6, 0, orders.ids if orders else [])],
+        }, **values))
+        tx._set_transaction_done()
+        return tx
+
+    def _start(self, work, uid=None, commit=True):
+        """Run ``work(env)`` in a worker thread; returns (thread, outcome dict)."""
+        outcome = {}
+
+        def target():
+            with api.Environment.manage():
+                cr = self.registry.cursor()
+                try:
+                    env = api.Environment(cr, uid or SUPERUSER_ID, {})
+                    outcome["result"] = work(env)
+                    if commit:
+                        # A worker ends its request so: others must see it.
+                        cr.commit()  # pylint: disable=invalid-commit
+                except Exception as error:  # handed to the test thread
+                    outcome["error"] = error
+                finally:
+                    cr.rollback()
+                    cr.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread, outcome
+
+    def _run(self, work, uid=None, commit=True):
+        thread, outcome = self._start(work, uid, commit)
+        thread.join(WAIT)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")

@@ -2,14 +2,17 @@
 
 It records every request and answers like Stripe would, in the mode the test
 chose: ``succeeded``, ``pending``, ``failed``, ``error`` (an HTTP 402 with an
-error object) or ``timeout`` (the refund is made, but the answer comes too
-late). Like Stripe, it replays its first answer to a repeated Idempotency-Key.
+error object), ``timeout`` (the refund is made, but the answer comes too
+late) or ``drop`` (the refund is made, then the connection is closed without
+an answer). Like Stripe, it replays its first answer to a repeated
+Idempotency-Key, forgets keys when told (``expire_keys``: Stripe keeps them 24
+hours) and lists the refunds of a payment intent or charge (``GET /v1/refunds``).
 """
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 
 class StripeStub:
@@ -17,7 +20,8 @@ class StripeStub:
         self.mode = "succeeded"
         self.timeout_delay = timeout_delay
         self.requests = []  # dicts: path, form, idempotency_key, authorization
-        self.refunds = {}  # idempotency key -> refund object made "at Stripe"
+        self.refunds = []  # refund objects made "at Stripe", oldest first
+        self.keys = {}  # idempotency key -> refund object, until expire_keys()
         self.late_answers = 0
         self._lock = threading.Lock()
         self._server = None
@@ -38,6 +42,18 @@ class StripeStub:
                     for key, values in parse_qs(self.rfile.read(length).decode()).items()
                 }
                 status, body = stub._answer(self.path, form, self.headers)
+                if status is None:
+                    # Accepted, then the connection drops before any answer.
+                    self.close_connection = True
+                    return
+                self._send(status, body)
+
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                url = urlsplit(self.path)
+                query = {key: values[0] for key, values in parse_qs(url.query).items()}
+                self._send(*stub._list(url.path, query, self.headers))
+
+            def _send(self, status, body):
                 payload = json.dumps(body).encode()
                 try:
                     self.send_response(status)
@@ -63,16 +79,34 @@ class StripeStub:
         self._server.server_close()
         self._thread.join(5)
 
+    def expire_keys(self):
+        """Forget every idempotency key, as Stripe does after 24 hours."""
+        with self._lock:
+            self.keys.clear()
+
+    def _list(self, path, query, headers):
+        with self._lock:
+            self.requests.append({
+                "method": "GET", "path": path, "form": query, "idempotency_key": None,
+                "authorization": headers.get("Authorization"),
+            })
+            found = [
+                refund for refund in reversed(self.refunds)
+                if all(refund.get(field) == query[field]
+                       for field in ("payment_intent", "charge") if field in query)
+            ]
+        return 200, {"object": "list", "data": found, "has_more": False, "url": path}
+
     def _answer(self, path, form, headers):
         key = headers.get("Idempotency-Key")
         with self._lock:
             mode = self.mode
             self.requests.append({
-                "path": path, "form": form, "idempotency_key": key,
+                "method": "POST", "path": path, "form": form, "idempotency_key": key,
                 "authorization": headers.get("Authorization"),
             })
-            if key in self.refunds:
-                return 200, self.refunds[key]
+            if key in self.keys:
+                return 200, self.keys[key]
             if mode == "error":
                 return 402, {"error": {
                     "type": "invalid_request_error", "code": "charge_already_refunded",
@@ -84,11 +118,15 @@ class StripeStub:
                 "amount": int(form.get("amount", 0)),
                 "charge": form.get("charge"),
                 "payment_intent": form.get("payment_intent"),
-                "status": "succeeded" if mode == "timeout" else mode,
+                "status": "succeeded" if mode in ("timeout", "drop") else mode,
                 "failure_reason": "expired_or_canceled_card" if mode == "failed" else None,
+                "metadata": {"reference": form.get("metadata[reference]")},
             }
             if mode != "failed":
-                self.refunds[key] = refund
+                self.keys[key] = refund
+                self.refunds.append(refund)
         if mode == "timeout":
             time.sleep(self.timeout_delay)
+        if mode == "drop":
+            return None, None
         return 200, refund

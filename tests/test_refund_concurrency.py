@@ -1,113 +1,73 @@
-"""Two users refunding the same payment at once, on real PostgreSQL transactions.
+"""Users refunding the same payment at once, on real PostgreSQL transactions.
 
 Each user runs in a thread of its own with its own cursor and cache, like two
-server workers. The payment they refund is committed data, removed afterwards.
+server workers. The payments they refund are committed data, removed afterwards.
 """
 import threading
-import uuid
+from unittest.mock import patch
 
-import psycopg2
-
-from flectra import SUPERUSER_ID, api
 from flectra.exceptions import UserError
 from flectra.tests import tagged
 
-from .common import OrderHandlingCase
-
-WAIT = 60  # seconds; only reached if something hangs
+from .refund_common import WAIT, CommittedRefundCase
 
 
 @tagged("post_install", "-at_install")
-class TestRefundConcurrency(OrderHandlingCase):
+class TestRefundConcurrency(CommittedRefundCase):
     def setUp(self):
         super().setUp()
-        self.tx_id = self.acquirer_id = self.partner_id = None
-        self.addCleanup(self._run, self._remove_committed_data)
-        self._run(self._create_committed_payment)
+        self.tx_id = self._run(self._create_committed_payment)
 
     def _create_committed_payment(self, env):
-        admin = env.ref("base.user_admin")
-        self.assertTrue(admin.has_group("website_sale_order_handling.group_order_refund"))
+        admin = self._admin(env)
         self.user_id = admin.id
         journal = env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", admin.company_id.id)], limit=1
         )
-        acquirer = env["payment.acquirer"].create({
+        self.acquirer = self._commit_record(env, "payment.acquirer", {
             "name": "Concurrency Transfer", "provider": "transfer", "state": "enabled",
             "journal_id": journal.id, "company_id": admin.company_id.id,
         })
-        partner = env["res.partner"].create({"name": "Concurrency Customer"})
-        tx = env["payment.transaction"].create({
-            "acquirer_id": acquirer.id,
-            "amount": 100.0,
-            "currency_id": admin.company_id.currency_id.id,
-            "reference": "CONC-%s" % uuid.uuid4().hex[:12],
-            "partner_id": partner.id,
-        })
-        tx._set_transaction_done()
-        self.tx_id, self.acquirer_id, self.partner_id = tx.id, acquirer.id, partner.id
-
-    def _remove_committed_data(self, env):
-        if self.tx_id:
-            env.cr.execute(
-                "DELETE FROM payment_transaction WHERE source_transaction_id = %s OR id = %s",
-                [self.tx_id, self.tx_id],
-            )
-        env["payment.acquirer"].browse(self.acquirer_id).exists().unlink()
-        env["res.partner"].browse(self.partner_id).exists().unlink()
-
-    def _start(self, work, uid=None, commit=True):
-        """Run ``work(env)`` in a worker thread; returns (thread, outcome dict)."""
-        outcome = {}
-
-        def target():
-            with api.Environment.manage():
-                cr = self.registry.cursor()
-                try:
-                    env = api.Environment(cr, uid or SUPERUSER_ID, {})
-                    outcome["result"] = work(env)
-                    if commit:
-                        # A worker ends its request so: others must see it.
-                        cr.commit()  # pylint: disable=invalid-commit
-                except Exception as error:  # handed to the test thread
-                    outcome["error"] = error
-                finally:
-                    cr.rollback()
-                    cr.close()
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        return thread, outcome
-
-    def _run(self, work, uid=None, commit=True):
-        thread, outcome = self._start(work, uid, commit)
-        thread.join(WAIT)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome.get("result")
+        return self._commit_payment(env, self.acquirer, 100.0).id
 
     def _refund(self, amount=None):
         return lambda env: env["payment.transaction"].browse(self.tx_id).action_refund(amount).state
 
-    def _committed_refunds(self, env):
+    def _committed_refunds(self, env, tx_id=None):
         env.cr.execute(
-            "SELECT amount, state FROM payment_transaction WHERE source_transaction_id = %s",
-            [self.tx_id],
+            "SELECT amount, state FROM payment_transaction WHERE source_transaction_id = %s "
+            "ORDER BY id",
+            [tx_id or self.tx_id],
         )
         return env.cr.fetchall()
 
+    def _hold_in(self, method_name):
+        """Patch ``payment.transaction.<method_name>`` so that the first thread
+        calling it waits there until released; returns (reached, release)."""
+        reached, release = threading.Event(), threading.Event()
+        Transaction = type(self.env["payment.transaction"])
+        original = getattr(Transaction, method_name)
+        held = []
+
+        def holding(records, *args, **kwargs):
+            if not held:
+                held.append(threading.current_thread())
+            if held[0] is threading.current_thread():
+                reached.set()
+                release.wait(WAIT)
+            return original(records, *args, **kwargs)
+
+        patcher = patch.object(Transaction, method_name, holding)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.addCleanup(release.set)
+        return reached, release
+
     def test_two_users_refunding_at_once_make_one_refund(self):
-        locked, release = threading.Event(), threading.Event()
-
-        def first_user(env):
-            try:
-                return self._refund()(env)
-            finally:
-                locked.set()
-                release.wait(WAIT)  # still talking to the acquirer, lock held
-
-        first, first_outcome = self._start(first_user, self.user_id)
-        self.assertTrue(locked.wait(WAIT))
+        # The first user holds the payment's lock while checking and reserving.
+        reached, release = self._hold_in("_check_refundable")
+        first, first_outcome = self._start(self._refund(), self.user_id)
+        self.assertTrue(reached.wait(WAIT))
         # The second user clicks while the first refund is in progress.
         with self.assertRaisesRegex(UserError, "being processed"):
             self._run(self._refund(), self.user_id)
@@ -124,7 +84,7 @@ class TestRefundConcurrency(OrderHandlingCase):
         snapshot_taken, go = threading.Event(), threading.Event()
 
         def late_user(env):
-            # This transaction reads the payment first: its snapshot is taken...
+            # This request reads the payment first: its snapshot is taken...
             before = env["payment.transaction"].browse(self.tx_id).refundable_amount
             snapshot_taken.set()
             go.wait(WAIT)
@@ -136,9 +96,52 @@ class TestRefundConcurrency(OrderHandlingCase):
         self.assertEqual(self._run(self._refund(60.0), self.user_id), "pending")
         go.set()
         late.join(WAIT)
-        self.assertIsInstance(late_outcome.get("error"), psycopg2.errors.SerializationFailure)
-
-        # The server retries such a request: with fresh data it is refused.
-        with self.assertRaisesRegex(UserError, "only 40.0 of it is left"):
-            self._run(self._refund(60.0), self.user_id)
+        # The refund is checked in a transaction of its own, on fresh data.
+        self.assertIsInstance(late_outcome.get("error"), UserError)
+        self.assertIn("only 40.0 of it is left", str(late_outcome["error"]))
         self.assertEqual(self._run(self._committed_refunds), [(-60.0, "pending")])
+
+    def test_two_users_refunding_two_orders_of_one_payment_at_once(self):
+        def create_orders(env):
+            product = self._commit_record(env, "product.product", {
+                "name": "Concurrency Service", "type": "service", "list_price": 10.0,
+                "taxes_id": [(6, 0, [])],
+            })
+            partner = self._commit_record(env, "res.partner", {"name": "Shared Customer"})
+            orders = env["sale.order"]
+            for qty in (11.5, 3.45):  # 115.00 and 34.50
+                orders |= self._commit_record(env, "sale.order", {
+                    "partner_id": partner.id,
+                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": qty})],
+                })
+            tx = self._commit_payment(env, self.acquirer, 149.5, orders)
+            return tx.id, orders.ids
+
+        tx_id, (first_id, second_id) = self._run(create_orders)
+
+        def refund_order(order_id):
+            def work(env):
+                order = env["sale.order"].browse(order_id)
+                order.action_refund()
+                return order.online_refundable_amount
+            return work
+
+        # Both click Refund in the same instant: the first one is still being
+        # sent to the acquirer when the second one starts.
+        reached, release = self._hold_in("_send_refund")
+        first, first_outcome = self._start(refund_order(first_id), self.user_id)
+        self.assertTrue(reached.wait(WAIT))
+        second, second_outcome = self._start(refund_order(second_id), self.user_id)
+        second.join(WAIT)
+        release.set()
+        first.join(WAIT)
+        self.assertNotIn("error", first_outcome, first_outcome.get("error"))
+        self.assertNotIn("error", second_outcome, second_outcome.get("error"))
+        self.assertEqual(
+            sorted(self._run(lambda env: self._committed_refunds(env, tx_id))),
+            [(-115.0, "pending"), (-34.5, "pending")],
+            "each order got exactly its own share, and together the whole payment",
+        )
+        for order_id in (first_id, second_id):
+            with self.assertRaisesRegex(UserError, "already fully refunded"):
+                self._run(refund_order(order_id), self.user_id)

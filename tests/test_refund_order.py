@@ -125,7 +125,7 @@ class TestRefundOrder(RefundCase):
         self.assertTrue(self._refund_button_modifiers(self.salesman)["invisible"])
         self.assertEqual(
             self._refund_button_modifiers(self.refunder)["invisible"],
-            [["can_refund_online", "=", False]],
+            ["|", ["can_refund_online", "=", False], ["has_failed_refund", "=", True]],
         )
 
     def _refund_button_modifiers(self, user):

@@ -1,6 +1,11 @@
 """Stripe refunds against a local stub of its API: what is sent, and every answer."""
+from datetime import timedelta
+from unittest.mock import patch
+
+from flectra import fields
 from flectra.exceptions import UserError
 from flectra.tests import tagged
+from flectra.tools import mute_logger
 
 from .refund_common import RefundCase
 from .stripe_stub import StripeStub
@@ -116,7 +121,10 @@ class TestRefundStripe(RefundCase):
         self.assertEqual(tx.refundable_amount, 0.0, "an unknown outcome holds the money")
 
         self.stub.mode = "succeeded"
-        order.with_user(self.refunder).action_refund()
+        with self.assertRaisesRegex(UserError, "use Retry Refund"):
+            order.with_user(self.refunder).action_refund()
+        self.assertEqual(len(self.stub.requests), 1, "the Refund button sent nothing")
+        order.with_user(self.refunder).action_retry_refund()
         self.assertEqual(tx.refund_transaction_ids, refund, "retried, not doubled")
         self.assertEqual(refund.state, "done")
         self.assertEqual(len(self.stub.requests), 2)
@@ -134,3 +142,74 @@ class TestRefundStripe(RefundCase):
             tx.with_user(self.refunder).action_refund()
         self.assertFalse(self.stub.requests)
         self.assertFalse(tx.refund_transaction_ids)
+
+    def _age_refund(self, refund, hours):
+        """As if the refund's first attempt was ``hours`` ago."""
+        self.env["base"].flush()
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET create_date = create_date - %s * interval '1 hour' "
+            "WHERE id = %s", [hours, refund.id],
+        )
+        refund.invalidate_cache()
+
+    def test_retry_after_the_key_window_finds_the_refund_and_never_sends_a_second(self):
+        self.stub.mode = "timeout"
+        order, tx = self._stripe_order(stripe_payment_intent="pi_stub_24h")
+        order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        self.assertEqual(len(self.stub.refunds), 1, "Stripe made it despite the timeout")
+
+        # A day later Stripe has forgotten the idempotency key.
+        self.stub.expire_keys()
+        self._age_refund(refund, 25)
+        self.stub.mode = "succeeded"
+        refund.with_user(self.refunder).action_retry_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(refund.acquirer_reference, "re_stub_1")
+        self.assertEqual(len(self.stub.refunds), 1, "refunded once")
+        posts = [r for r in self.stub.requests if r.get("method") == "POST"]
+        self.assertEqual(len(posts), 1, "the retry only asked Stripe, it sent nothing")
+        [listing] = [r for r in self.stub.requests if r.get("method") == "GET"]
+        self.assertEqual(listing["form"]["payment_intent"], "pi_stub_24h")
+
+    def test_refusal_retried_once_fixed_refunds_once_even_after_the_key_window(self):
+        self.stub.mode = "error"
+        order, tx = self._stripe_order(invoiced=True)
+        order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        self.assertFalse(self.stub.refunds)
+
+        # Fixed in Stripe's dashboard two days later.
+        self.stub.expire_keys()
+        self._age_refund(refund, 48)
+        self.stub.mode = "succeeded"
+        refund.with_user(self.refunder).action_retry_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertEqual(len(self.stub.refunds), 1)
+        self.assertEqual(
+            [r.get("method") for r in self.stub.requests], ["POST", "GET", "POST"],
+            "checked that Stripe made none, then sent it",
+        )
+        self.assertEqual(refund.refund_move_ids.payment_state, "paid")
+
+    def test_a_failure_after_stripe_accepted_keeps_the_refund_and_the_cron_finishes_it(self):
+        order, tx = self._stripe_order(invoiced=True)
+        Transaction = type(self.env["payment.transaction"])
+        with patch.object(Transaction, "_on_refund_accepted", side_effect=RuntimeError("mail")), \
+                mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"):
+            order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "done", "Stripe's answer is on record")
+        self.assertFalse(refund.is_processed)
+        self.assertEqual(refund.refund_move_ids.state, "draft")
+        self.assertEqual(len(self.stub.refunds), 1)
+
+        refund.write({"date": fields.Datetime.now() - timedelta(minutes=30)})
+        with patch.object(type(self.env.cr), "commit", lambda cr: None):
+            self.env["payment.transaction"]._cron_post_process_after_done()
+        self.assertTrue(refund.is_processed)
+        self.assertEqual(refund.refund_move_ids.state, "posted")
+        self.assertEqual(refund.refund_move_ids.payment_state, "paid")
+        self.assertEqual(len(self.stub.requests), 1, "the cron never calls Stripe")

@@ -86,7 +86,10 @@ class TestReturnRefund(ReturnMixin, RefundCase):
         refund = request.refund_transaction_ids
         self.assertEqual(refund.state, "error")
         stub.mode = "succeeded"
-        request.with_user(self.refunder).action_refund()
+        self.assertTrue(request.has_failed_refund, "the form shows Retry Refund instead")
+        with self.assertRaisesRegex(UserError, "use Retry Refund"):
+            request.with_user(self.refunder).action_refund()
+        request.with_user(self.refunder).action_retry_refund()
         self.assertEqual(request.refund_transaction_ids, refund, "the same refund, retried")
         self.assertEqual(refund.state, "done")
         self.assertEqual(request.state, "refunded")

@@ -1,0 +1,95 @@
+"""A return refunds no more than came back, and gives back its share of
+order-level discounts (a real sale_coupon program)."""
+import unittest
+
+from flectra.tests import tagged
+
+from .refund_common import RefundCase
+from .return_common import ReturnMixin
+
+
+@tagged("post_install", "-at_install")
+class TestRefundReturnQuantities(ReturnMixin, RefundCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_return_policy()
+
+    def _received(self, order, requested, received):
+        request = self._submit(order, {self.product: requested})
+        request.action_approve()
+        self._receive(request, {self.product: received})
+        self.assertEqual(request.state, "received")
+        return request
+
+    def test_more_received_than_requested_refunds_what_was_requested_once(self):
+        order, tx = self._paid_order(lines=[(self.product, 2)])
+        self._deliver(order)
+        line = order.order_line
+        # 2 delivered, 1 requested, 2 received (the customer sent both back).
+        request = self._received(order, requested=1, received=2)
+        self.assertEqual(request.line_ids.quantity_received, 2.0)
+        self.assertEqual(request.refund_amount, 50.0, "the requested one, not both")
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        self.assertEqual(request.refund_transaction_ids.amount, -50.0)
+        self.assertEqual(request.line_ids.quantity_refunded, 1.0)
+        # Both lamps came back: nothing is left to request, so nothing to refund twice.
+        self.assertEqual(line._get_returnable_qty(), 0.0)
+        self.assertFalse(order._can_request_return())
+        self.assertEqual(tx.refunded_amount, 50.0)
+
+    def test_a_coupon_discount_is_shared_out_over_the_returned_lines(self):
+        if "coupon.program" not in self.env:
+            raise unittest.SkipTest("sale_coupon is not installed")
+        self.env["coupon.program"].create({
+            "name": "Ten Percent Off",
+            "program_type": "promotion_program",
+            "promo_code_usage": "no_code_needed",
+            "reward_type": "discount",
+            "discount_type": "percentage",
+            "discount_percentage": 10.0,
+            "discount_apply_on": "on_order",
+            "rule_minimum_amount": 0.0,
+        })
+        order = self._create_web_order(lines=[(self.product, 2), (self.service, 5)])
+        order.recompute_coupon_lines()
+        reward = order.order_line.filtered("is_reward_line")
+        self.assertEqual(reward.price_subtotal, -15.0, "10% of 100 + 50")
+        self.assertEqual(order.amount_total, 135.0)
+        tx = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self._deliver(order)
+        request = self._received(order, requested=1, received=1)
+        # One lamp of 50, less its 10%: 45, not 50.
+        self.assertAlmostEqual(request.refund_amount, 45.0)
+        request.with_user(self.refunder).action_refund()
+        self.assertAlmostEqual(request.refund_transaction_ids.amount, -45.0)
+        self.assertAlmostEqual(order.online_refundable_amount, 90.0)
+        self.assertEqual(tx.refund_transaction_ids, request.refund_transaction_ids)
+
+    def test_a_coupon_discount_is_credited_with_the_returned_line_of_an_invoiced_order(self):
+        if "coupon.program" not in self.env:
+            raise unittest.SkipTest("sale_coupon is not installed")
+        self.env["coupon.program"].create({
+            "name": "Twenty Percent Off",
+            "program_type": "promotion_program",
+            "promo_code_usage": "no_code_needed",
+            "reward_type": "discount",
+            "discount_type": "percentage",
+            "discount_percentage": 20.0,
+            "discount_apply_on": "on_order",
+        })
+        self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "True")
+        order = self._create_web_order(lines=[(self.product, 4)])
+        order.recompute_coupon_lines()
+        self.assertEqual(order.amount_total, 160.0)
+        self._pay(order)
+        self._deliver(order)
+        request = self._received(order, requested=1, received=1)
+        request.with_user(self.refunder).action_refund()
+        credit_note = order.invoice_ids.filtered(lambda move: move.move_type == "out_refund")
+        self.assertEqual(credit_note.state, "posted")
+        self.assertAlmostEqual(credit_note.amount_total, 40.0)
+        self.assertAlmostEqual(request.refund_transaction_ids.amount, -40.0)
+        self.assertEqual(credit_note.payment_state, "paid")

@@ -1,0 +1,134 @@
+"""A payment that paid several orders: each order refunds its own share only."""
+from flectra.exceptions import UserError
+from flectra.tests import tagged
+
+from .refund_common import RefundCase
+from .return_common import ReturnMixin
+from .stripe_stub import StripeStub
+
+
+@tagged("post_install", "-at_install")
+class TestRefundSharedPayment(ReturnMixin, RefundCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_return_policy()
+
+    def _pay_together(self, orders, acquirer=None, **tx_values):
+        """One payment for all ``orders``, as a cart checkout of several would."""
+        tx = self._pay(orders, acquirer, **tx_values)
+        self.assertEqual(tx.sale_order_ids, orders)
+        # Flectra confirms an order only when a payment is exactly its amount:
+        # the salesperson confirms orders paid together.
+        orders.action_confirm()
+        return tx
+
+    def _pay_part(self, orders, amount):
+        """A payment of ``amount`` only (the shop took the rest another way)."""
+        tx = orders._create_payment_transaction({"acquirer_id": self.acquirer_test.id})
+        tx.amount = amount
+        tx._set_transaction_done()
+        tx._post_process_after_done()
+        self.assertEqual(tx.state, "done")
+        orders.filtered(lambda order: order.state == "draft").action_confirm()
+        return tx
+
+    def _two_orders(self):
+        """115.00 (2 lamps, 1.5 setups) and 34.50 (3.45 setups), paid by one 149.50."""
+        first = self._create_web_order(lines=[(self.product, 2), (self.service, 1.5)])
+        second = self._create_web_order(lines=[(self.service, 3.45)])
+        self.assertEqual((first.amount_total, second.amount_total), (115.0, 34.5))
+        return first, second
+
+    def _refund_both_in_turn(self, acquirer=None, **tx_values):
+        first, second = self._two_orders()
+        tx = self._pay_together(first | second, acquirer, **tx_values)
+        self.assertEqual(tx.amount, 149.5)
+        self.assertEqual(first.online_refundable_amount, 115.0)
+        self.assertEqual(second.online_refundable_amount, 34.5)
+
+        first.with_user(self.refunder).action_refund()
+        first_refund = tx.refund_transaction_ids
+        self.assertEqual(first_refund.amount, -115.0, "only the first order's share")
+        self.assertEqual(first.online_refundable_amount, 0.0)
+        self.assertFalse(first.can_refund_online)
+        self.assertEqual(second.online_refundable_amount, 34.5, "the second order keeps its money")
+        self.assertTrue(second.can_refund_online)
+
+        second.with_user(self.refunder).action_refund()
+        second_refund = tx.refund_transaction_ids - first_refund
+        self.assertEqual(second_refund.amount, -34.5)
+        self.assertEqual(tx.refunded_amount, 149.5, "the refunds add up to the payment")
+        self.assertEqual(tx.refundable_amount, 0.0)
+        self.assertEqual(first.refund_transaction_ids, first_refund)
+        self.assertEqual(second.refund_transaction_ids, second_refund)
+        for order in first | second:
+            with self.assertRaisesRegex(UserError, "already fully refunded"):
+                order.with_user(self.refunder).action_refund()
+        return first_refund | second_refund
+
+    def test_one_payment_for_two_orders_each_refunds_its_own_share(self):
+        refunds = self._refund_both_in_turn()
+        self.assertEqual(set(refunds.mapped("state")), {"done"})
+
+    def test_one_payment_for_two_orders_on_stripe(self):
+        self._require_stripe()
+        stripe = self.env["payment.acquirer"].create({
+            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
+            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
+            "journal_id": self.bank_journal.id,
+        })
+        stub = StripeStub().start()
+        self.addCleanup(stub.stop)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "website_sale_order_handling.stripe_api_url", stub.url
+        )
+        refunds = self._refund_both_in_turn(stripe, stripe_payment_intent="pi_shared_1")
+        self.assertEqual(set(refunds.mapped("state")), {"done"})
+        self.assertEqual([r["form"]["amount"] for r in stub.requests], ["11500", "3450"])
+        self.assertEqual({r["form"]["payment_intent"] for r in stub.requests}, {"pi_shared_1"})
+
+    def test_one_order_paid_by_two_payments_refunds_both_and_no_more(self):
+        order = self._create_web_order(lines=[(self.product, 2)])
+        other = self._create_web_order(lines=[(self.service, 3)])
+        first_tx = self._pay_part(order, 60.0)
+        # The second payment paid the rest of the order (40) and the other order (30).
+        second_tx = self._pay_part(order | other, 70.0)
+        self.assertEqual(order.online_refundable_amount, 100.0)
+        self.assertEqual(other.online_refundable_amount, 30.0)
+
+        order.with_user(self.refunder).action_refund()
+        self.assertEqual(first_tx.refund_transaction_ids.amount, -60.0)
+        self.assertEqual(second_tx.refund_transaction_ids.amount, -40.0)
+        self.assertEqual(order.online_refundable_amount, 0.0)
+        self.assertEqual(other.online_refundable_amount, 30.0)
+
+        other.with_user(self.refunder).action_refund()
+        self.assertEqual(
+            sorted(second_tx.refund_transaction_ids.mapped("amount")), [-40.0, -30.0]
+        )
+        for tx in first_tx | second_tx:
+            self.assertEqual(tx.refunded_amount, tx.amount, "no payment refunds more than it took")
+
+    def test_return_refund_on_an_order_whose_payment_is_shared(self):
+        self._set_taxes(self.product, 20.0)
+        lamps = self._create_web_order(lines=[(self.product, 5)])  # 300.00
+        setup = self._create_web_order(lines=[(self.service, 2)])  # 20.00
+        tx = self._pay_together(lamps | setup)
+        self._deliver(lamps)
+        request = self._submit(lamps, {self.product: 2})
+        request.action_approve()
+        self._receive(request)
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        self.assertAlmostEqual(request.refund_transaction_ids.amount, -120.0)
+        self.assertAlmostEqual(lamps.online_refundable_amount, 180.0)
+        self.assertAlmostEqual(setup.online_refundable_amount, 20.0)
+
+        setup.with_user(self.refunder).action_refund()
+        self.assertAlmostEqual(
+            (tx.refund_transaction_ids - request.refund_transaction_ids).amount, -20.0
+        )
+        lamps.with_user(self.refunder).action_refund()
+        self.assertAlmostEqual(tx.refunded_amount, 320.0)
+        self.assertEqual(tx.refundable_amount, 0.0)
