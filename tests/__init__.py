@@ -13,6 +13,7 @@ from . import test_refund_lines
 from . import test_refund_order
 from . import test_refund_stripe
 from . import test_refund_tour
+from . import test_return_concurrency
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund
