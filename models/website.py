@@ -67,6 +67,16 @@ class Website(models.Model):
         help="When automatic abandoned cart e-mails were switched on: carts left "
         "before that are never e-mailed.",
     )
+    # The automatic first e-mail has its own template: website_sale's
+    # cart_recovery_mail_template_id stays the one a salesperson sends by hand.
+    cart_reminder_mail_template_id = fields.Many2one(
+        "mail.template", "Abandoned Cart E-mail Template",
+        domain="[('model', '=', 'sale.order')]",
+        default=lambda self: self._default_cart_reminder_template(),
+        help="The first automatic e-mail of an abandoned cart. The follow-up "
+        "reminders have their own templates; the e-mail a salesperson sends "
+        "from the order keeps the website's Cart Recovery Email.",
+    )
     cart_reminder_ids = fields.One2many(
         "website.cart.reminder", "website_id", string="Follow-up Reminders",
     )
@@ -172,17 +182,18 @@ class Website(models.Model):
     # --- Abandoned-cart e-mails: settings and the cron ---------------------------
     def _start_abandoned_cart_email(self):
         """Start now: carts abandoned before today are not mass-mailed."""
-        native = self.env.ref("website_sale.mail_template_sale_cart_recovery", raise_if_not_found=False)
         for website in self:
             vals = {"abandoned_cart_email_start": fields.Datetime.now()}
-            # The native template has no unsubscribe link: automatic e-mails need one.
-            if not website.cart_recovery_mail_template_id or website.cart_recovery_mail_template_id == native:
-                vals["cart_recovery_mail_template_id"] = self._default_cart_reminder_template().id
+            if not website.cart_reminder_mail_template_id:
+                vals["cart_reminder_mail_template_id"] = self._default_cart_reminder_template().id
             website.write(vals)
 
     @api.model
     def _default_cart_reminder_template(self):
-        return self.env.ref("website_sale_order_handling.mail_template_abandoned_cart_reminder")
+        return self.env.ref(
+            "website_sale_order_handling.mail_template_abandoned_cart_reminder",
+            raise_if_not_found=False,
+        ) or self.env["mail.template"]
 
     def _get_cart_abandoned_timedelta(self):
         """How long a cart stays untouched before it is abandoned (native default: 1 hour)."""
@@ -190,22 +201,19 @@ class Website(models.Model):
         return timedelta(hours=self.cart_abandoned_delay or 1.0)
 
     def action_open_abandoned_cart_template(self):
-        """Open this website's own recovery template, copying a shared one first,
-        so customizing it never changes another website's e-mails."""
+        """Open this website's own abandoned cart template, copying a shared one
+        first, so customizing it never changes another website's e-mails."""
         self.ensure_one()
-        template = self.cart_recovery_mail_template_id
-        native = self.env.ref("website_sale.mail_template_sale_cart_recovery", raise_if_not_found=False)
         master = self._default_cart_reminder_template()
-        if not template or template == native:
-            template = master
+        template = self.cart_reminder_mail_template_id or master
         shared = template == master or self.search_count([
-            ("cart_recovery_mail_template_id", "=", template.id), ("id", "!=", self.id),
+            ("cart_reminder_mail_template_id", "=", template.id), ("id", "!=", self.id),
         ])
         if shared:
             template = template.copy({
                 "name": _("%(template)s (%(website)s)", template=template.name, website=self.name),
             })
-            self.cart_recovery_mail_template_id = template
+            self.cart_reminder_mail_template_id = template
         return {
             "type": "ir.actions.act_window",
             "name": _("Abandoned Cart E-mail"),
@@ -242,7 +250,7 @@ class Website(models.Model):
         steps = [{
             "step": 0,
             "name": _("Abandoned cart e-mail"),
-            "template": self.cart_recovery_mail_template_id or self._default_cart_reminder_template(),
+            "template": self.cart_reminder_mail_template_id or self._default_cart_reminder_template(),
             "delay": None,
         }]
         for number, reminder in enumerate(self.cart_reminder_ids.sorted(lambda r: (r.sequence, r.id)), 1):

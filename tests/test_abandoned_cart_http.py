@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from flectra import fields
+from flectra.addons.base.tests.common import HttpCaseWithUserPortal
 from flectra.tests import tagged
 
 from .common import OrderHandlingHttpCase
@@ -69,3 +70,15 @@ class TestAbandonedCartLinks(OrderHandlingHttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertIn("Link Test Teapot", response.text)
         self.assertEqual(self.url_open("/shop/cart?access_token=wrong-token").status_code, 404)
+
+
+@tagged("post_install", "-at_install")
+class TestFlectraCartRecoveryTour(OrderHandlingHttpCase, HttpCaseWithUserPortal):
+    """website_sale's own manual recovery tour, with automatic e-mails switched on."""
+
+    def test_website_sale_cart_recovery_tour(self):
+        self.env["website"].browse(1).send_abandoned_cart_email = True
+        self.env["product.product"].create(
+            {"name": "Acoustic Bloc Screens", "list_price": 2950.0, "website_published": True}
+        )
+        self.start_tour("/", "shop_cart_recovery", login="portal")
