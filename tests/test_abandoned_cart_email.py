@@ -96,6 +96,7 @@ class TestAbandonedCartSettings(AbandonedCartCase):
         template = self.env["mail.template"].browse(action["res_id"])
         self.assertNotEqual(template, master)
         self.assertEqual(other.cart_reminder_mail_template_id, template)
+        self.assertEqual(template.name, "%s (Second Shop)" % master.name)
         self.assertEqual(other.action_open_abandoned_cart_template()["res_id"], template.id)
 
     def test_follow_up_reminders_are_listed_per_website(self):

@@ -1,4 +1,5 @@
-"""2.0.1.0.0 -> 2.0.1.1.0: the automatic abandoned cart e-mail gets its own template.
+"""2.0.1.0.0 -> 2.0.1.1.0: the automatic abandoned cart e-mail gets its own
+template, and its engine its own model.
 
 Until 2.0.1.0.0 the automatic first e-mail used, and replaced, website_sale's
 ``cart_recovery_mail_template_id``: the e-mail a salesperson sends by hand from
@@ -36,10 +37,21 @@ def _our_template_ids(cr):
     return {row[0] for row in cr.fetchall()}
 
 
+def _move_cron(env):
+    """The cron record is noupdate: point it at the engine's new home."""
+    cron = env.ref("%s.ir_cron_send_abandoned_cart_email" % MODULE, raise_if_not_found=False)
+    if cron:
+        cron.write({
+            "model_id": env.ref("%s.model_website_abandoned_cart_mailer" % MODULE).id,
+            "code": "model._cron_send_abandoned_cart_email()",
+        })
+
+
 def migrate(cr, version):
     if not version:
         return
     env = api.Environment(cr, SUPERUSER_ID, {})
+    _move_cron(env)
     native = env.ref("website_sale.mail_template_sale_cart_recovery", raise_if_not_found=False)
     ours = _our_template_ids(cr)
     cr.execute(
