@@ -6,14 +6,24 @@ class CartRecovery(http.Controller):
     @http.route(
         "/shop/cart/unsubscribe/<int:partner_id>/<string:token>",
         type="http", auth="public", website=True, sitemap=False,
+        methods=["GET", "POST"], csrf=False,
     )
     def cart_reminder_unsubscribe(self, partner_id, token, **kwargs):
-        """One-click unsubscribe link of the abandoned cart e-mails.
+        """Unsubscribe link of the abandoned cart e-mails (RFC 8058).
 
-        The model checks the signed token; a bad one changes nothing and gets
-        its own page, never an error.
+        GET only shows a page with a confirm button: link scanners and
+        previews fetch every link of an e-mail, and must not unsubscribe
+        anyone. POST unsubscribes: the confirm button, or the mail provider's
+        one-click request (``List-Unsubscribe=One-Click``), which carries no
+        CSRF token; the signed token in the URL authenticates it. A bad token
+        changes nothing and gets its own page, never an error.
         """
-        status = request.env["res.partner"]._cart_reminder_unsubscribe(partner_id, token)
+        Partner = request.env["res.partner"]
+        if request.httprequest.method == "POST":
+            status = Partner._cart_reminder_unsubscribe(partner_id, token)
+        else:
+            status = Partner._cart_reminder_unsubscribe_status(partner_id, token)
         return request.render(
-            "website_sale_order_handling.cart_reminder_unsubscribe_page", {"status": status}
+            "website_sale_order_handling.cart_reminder_unsubscribe_page",
+            {"status": status, "action": request.httprequest.path},
         )

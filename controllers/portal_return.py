@@ -11,6 +11,7 @@ from flectra.http import request
 
 # Form fields the return form posts; anything else is ignored.
 QTY_PREFIX = "qty_"
+TEXT_FIELDS = ("reason_id", "comment", "phone", "form_token")
 # No order line is ever bought by the billion: a bigger number is a typo or an attack.
 MAX_QTY = 1e9
 
@@ -36,8 +37,20 @@ class ReturnCustomerPortal(CustomerPortal):
         except AccessError as error:
             raise Forbidden() from error
 
+    @staticmethod
+    def _text_values(post):
+        """The posted values that are text: a multipart post may send any of
+        them as a file, which the form can neither read nor show again."""
+        return {key: value for key, value in post.items() if isinstance(value, str)}
+
     def _parse_return_form(self, order_sudo, post):
         """Whitelist and cast the posted values; raise UserError on garbage."""
+        if any(
+            not isinstance(value, str)
+            for key, value in post.items()
+            if key in TEXT_FIELDS or key.startswith(QTY_PREFIX)
+        ):
+            raise UserError(_("This form could not be read: please fill it in again."))
         line_quantities = {}
         for key, value in post.items():
             if not key.startswith(QTY_PREFIX):
@@ -101,7 +114,9 @@ class ReturnCustomerPortal(CustomerPortal):
                 error = exc.args[0]
             else:
                 return request.redirect(return_request.get_portal_url(query_string="&submitted=1"))
-        values = self._return_form_values(order_sudo, access_token, post=post, error=error)
+        values = self._return_form_values(
+            order_sudo, access_token, post=self._text_values(post), error=error
+        )
         return request.render("website_sale_order_handling.portal_order_return_form", values)
 
     @http.route(

@@ -1,3 +1,4 @@
+from . import abandoned_cart_mailer
 from . import mail_mail
 from . import payment_acquirer
 from . import payment_transaction

@@ -34,19 +34,27 @@ class ResPartner(models.Model):
         return hmac(self.env(su=True), CART_UNSUBSCRIBE_SCOPE, self.id)
 
     @api.model
+    def _cart_reminder_unsubscribe_status(self, partner_id, token):
+        """What an unsubscribe link would do, changing nothing: ``"confirm"``,
+        ``"already"`` (unsubscribed before) or ``"invalid"`` (forged or altered)."""
+        partner = self.sudo().browse(partner_id).exists()
+        if not partner or not isinstance(token, str) or not consteq(
+            partner._cart_reminder_unsubscribe_token(), token
+        ):
+            return "invalid"
+        return "already" if partner.cart_reminder_opt_out else "confirm"
+
+    @api.model
     def _cart_reminder_unsubscribe(self, partner_id, token):
         """Opt a customer out from an unsubscribe link.
 
         Returns ``"done"``, ``"already"`` (a valid link used again changes
         nothing) or ``"invalid"`` (forged or altered: nothing changes).
         """
-        partner = self.sudo().browse(partner_id).exists()
-        if not partner or not isinstance(token, str) or not consteq(
-            partner._cart_reminder_unsubscribe_token(), token
-        ):
-            return "invalid"
-        if partner.cart_reminder_opt_out:
-            return "already"
+        status = self._cart_reminder_unsubscribe_status(partner_id, token)
+        if status != "confirm":
+            return status
+        partner = self.sudo().browse(partner_id)
         partner._cart_reminder_opt_out()
         partner.message_post(body=_("Unsubscribed from abandoned cart e-mails."))
         return "done"

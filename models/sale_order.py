@@ -1,10 +1,9 @@
 from datetime import timedelta
-from email.utils import formataddr
 
 from flectra import _, api, fields, models
 from flectra.exceptions import UserError
 from flectra.osv import expression
-from flectra.tools import float_compare, float_is_zero, html_escape
+from flectra.tools import float_compare, float_is_zero
 
 from .payment_transaction import run_in_own_transaction
 
@@ -200,6 +199,11 @@ class SaleOrder(models.Model):
     cart_reminder_last_sent = fields.Datetime(
         "Last Abandoned Cart E-mail", copy=False, readonly=True,
     )
+    cart_reminder_error = fields.Char(
+        "Abandoned Cart E-mail Error", copy=False, readonly=True,
+        help="Why this cart's abandoned cart e-mail could not be built (its "
+        "address or the template): it gets no more abandoned cart e-mails.",
+    )
 
     def init(self):
         res = super().init()
@@ -279,98 +283,13 @@ class SaleOrder(models.Model):
         return "%s/shop/cart?access_token=%s&revive=squash" % (self.get_base_url(), self.access_token)
 
     def get_cart_unsubscribe_url(self):
-        """One-click link that stops abandoned cart e-mails to this customer."""
+        """The link that stops abandoned cart e-mails to this customer: a page
+        with a confirm button, and the RFC 8058 one-click POST target."""
         self.ensure_one()
         partner = self.partner_id
         return "%s/shop/cart/unsubscribe/%s/%s" % (
             self.get_base_url(), partner.id, partner._cart_reminder_unsubscribe_token()
         )
-
-    def _filter_cart_reminder_in_stock(self):
-        """The carts whose products can all be ordered now.
-
-        A stored product that the website refuses to sell out of stock
-        (website_sale_stock's 'always' and 'threshold') must have the cart's
-        quantity available in the website's warehouse, as the checkout checks.
-        Done for a whole batch: a few queries, not a few per cart.
-        """
-        lines = self.mapped("order_line").filtered(
-            lambda line: line.product_id.type == "product"
-            and line.product_id.inventory_availability in ("always", "threshold")
-        )
-        if not lines:
-            return self
-        blocked = self.browse()
-        for website in self.mapped("website_id"):
-            site_lines = lines.filtered(lambda line, site=website: line.order_id.website_id == site)
-            products = site_lines.mapped("product_id").with_context(
-                warehouse=website._get_warehouse_available()
-            )
-            available = {product.id: product.virtual_available for product in products}
-            needed = {}
-            for line in site_lines:
-                key = (line.order_id, line.product_id.id)
-                needed[key] = needed.get(key, 0.0) + line.product_uom_qty
-            blocked |= self.browse(
-                [order.id for (order, product_id), qty in needed.items()
-                 if qty > available[product_id]]
-            )
-        return self - blocked
-
-    def _prepare_cart_reminder_mail_vals(self, rendered, step_name):
-        """Values of the queued mail.mail of one claimed cart.
-
-        The mail is also the chatter note of the order: its mail.message part
-        (``body``) is a short log line, the e-mail itself is ``body_html``.
-        """
-        self.ensure_one()
-        partner = self.partner_id
-        body_html = rendered["body_html"] or ""
-        subject = rendered["subject"] or ""
-        return {
-            "model": self._name,
-            "res_id": self.id,
-            "record_name": self.name,
-            "message_type": "comment",
-            "subtype_id": self.env["ir.model.data"].xmlid_to_res_id("mail.mt_note"),
-            "is_internal": True,
-            "body": _(
-                "<p>%(step)s e-mailed to %(email)s: <em>%(subject)s</em></p>",
-                step=html_escape(step_name),
-                email=html_escape(partner.email),
-                subject=html_escape(subject),
-            ),
-            "subject": subject,
-            "body_html": body_html,
-            "email_from": rendered["email_from"] or self.company_id.email_formatted,
-            "reply_to": rendered["reply_to"] or False,
-            "email_to": formataddr((partner.name or "", partner.email)),
-            "headers": repr({
-                "List-Unsubscribe": "<%s>" % self.get_cart_unsubscribe_url(),
-            }),
-            "auto_delete": False,
-            "is_cart_reminder": True,
-        }
-
-    def _send_cart_reminder_emails(self, template, step_name):
-        """Queue the abandoned cart e-mail of these claimed carts, in bulk.
-
-        The template is rendered for the whole batch at once and the mails
-        are created in one call; they leave through Flectra's mail queue, so
-        an SMTP outage delays them and loses none.
-        """
-        if not self:
-            return self.env["mail.mail"]
-        rendered = {
-            field: template._render_field(field, self.ids, compute_lang=True)
-            for field in ("subject", "body_html", "email_from", "reply_to")
-        }
-        return self.env["mail.mail"].sudo().create([
-            order._prepare_cart_reminder_mail_vals(
-                {field: values[order.id] for field, values in rendered.items()}, step_name
-            )
-            for order in self
-        ])
 
     # --- Refunds from the order -----------------------------------------------
     refund_transaction_ids = fields.Many2many(

@@ -455,6 +455,8 @@ class SaleReturnRequest(models.Model):
             order.website_id
         ):
             raise ValidationError(_("Please choose the reason of your return."))
+        if not all(isinstance(value, str) for value in (comment, phone, token) if value):
+            raise ValidationError(_("This form could not be read: please fill it in again."))
         comment = (comment or "").strip()
         if len(comment) > self._COMMENT_MAX_LENGTH:
             raise ValidationError(
@@ -465,7 +467,8 @@ class SaleReturnRequest(models.Model):
         since = order._get_return_window_start()
         lines_vals = []
         for line_id, qty in line_quantities.items():
-            line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid)
+            # Notes and sections are lines too, but nothing that can be returned.
+            line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid and not ln.display_type)
             if not line:
                 raise ValidationError(_("A product of this form does not belong to the order."))
             if not isinstance(qty, (int, float)) or math.isnan(qty) or math.isinf(qty) or qty < 0:
@@ -517,6 +520,24 @@ class SaleReturnRequest(models.Model):
         }
 
     @api.model
+    def _lock_order(self, order):
+        """Hold the order's row until this transaction ends.
+
+        Two submissions for the same lines then check the returnable
+        quantities one after the other. A plain SELECT ... FOR UPDATE is not
+        enough under Flectra's REPEATABLE READ isolation: the second one would
+        wait, then check against its old snapshot, which lacks the first
+        request. Updating the row (to the same value) makes PostgreSQL fail
+        the second transaction instead (a serialization failure), which
+        Flectra retries from the start of the HTTP request, on a fresh snapshot.
+        """
+        # A serialization failure here is expected and retried: not worth an error log.
+        self.env.cr.execute(
+            "UPDATE sale_order SET write_date = write_date WHERE id = %s", [order.id],
+            log_exceptions=False,
+        )
+
+    @api.model
     def _create_from_portal(self, order, line_quantities, reason, comment=None, phone=None, token=None):
         """The one way in: create a request from the customer's online form.
 
@@ -525,6 +546,7 @@ class SaleReturnRequest(models.Model):
         ``token``) returns the first request instead of creating another.
         """
         order = order.sudo()
+        self._lock_order(order)
         if token:
             existing = self.sudo().search(
                 [("order_id", "=", order.id), ("submission_token", "=", token)], limit=1

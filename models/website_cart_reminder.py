@@ -4,7 +4,7 @@ from flectra import api, fields, models
 class WebsiteCartReminder(models.Model):
     """A follow-up e-mail sent when an abandoned cart stays abandoned.
 
-    The first e-mail of a website uses the website's recovery template and its
+    The first e-mail of a website uses its abandoned cart template and its
     abandoned delay; each reminder comes ``delay_hours`` after the e-mail sent
     before it, in ``sequence`` order.
     """

@@ -2,6 +2,8 @@ from . import test_abandoned_cart_concurrency
 from . import test_abandoned_cart_eligibility
 from . import test_abandoned_cart_email
 from . import test_abandoned_cart_http
+from . import test_abandoned_cart_isolation
+from . import test_abandoned_cart_smtp
 from . import test_delivery_email
 from . import test_i18n
 from . import test_install
@@ -20,6 +22,7 @@ from . import test_refund_shared_payment
 from . import test_refund_stripe
 from . import test_refund_tour
 from . import test_return_access
+from . import test_return_concurrency
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund

@@ -24,7 +24,7 @@ class AbandonedCartCase(OrderHandlingCase):
         return order
 
     def _run_cron(self):
-        self.env["website"]._cron_send_abandoned_cart_email()
+        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
 
     def _reminder_mails(self, order):
         return self.env["mail.mail"].search([

@@ -7,7 +7,9 @@ from unittest.mock import patch
 
 import flectra
 from flectra import SUPERUSER_ID, api, fields
-from flectra.addons.website_sale_order_handling.models.sale_order import SaleOrder
+from flectra.addons.website_sale_order_handling.models.abandoned_cart_mailer import (
+    AbandonedCartMailer,
+)
 from flectra.tests import BaseCase, tagged
 from flectra.tests.common import get_db_name
 
@@ -56,8 +58,8 @@ class TestAbandonedCartExactlyOnce(BaseCase):
     def _run_worker(self, batch_size, results=None):
         with api.Environment.manage(), self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            sent = env["website"].browse(self.website_id)._send_abandoned_cart_emails(
-                batch_size=batch_size, auto_commit=True
+            sent = env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(
+                env["website"].browse(self.website_id), batch_size=batch_size, auto_commit=True
             )
         if results is not None:
             results.append(sent)
@@ -86,18 +88,19 @@ class TestAbandonedCartExactlyOnce(BaseCase):
         try:
             env_a = api.Environment(cr_a, SUPERUSER_ID, {})
             website_a = env_a["website"].browse(self.website_id)
-            step = website_a._get_abandoned_cart_steps()[0]
+            mailer_a = env_a["website.abandoned.cart.mailer"]
+            step = mailer_a._get_steps(website_a)[0]
             now = fields.Datetime.now()
-            window = website_a._select_cart_window(
-                step, "cart_last_activity", now, (website_a.abandoned_cart_email_start, 0), 5
+            window = mailer_a._select_cart_window(
+                website_a, step, "cart_last_activity", now, (website_a.abandoned_cart_email_start, 0), 5
             )
-            rows = website_a._select_abandoned_carts(step, [row[0] for row in window])
+            rows = mailer_a._select_abandoned_carts(website_a, step, [row[0] for row in window])
             held = env_a["sale.order"].browse([row[0] for row in rows])
-            claimed_a = website_a._claim_abandoned_carts(held, 0, now)
-            self.assertEqual(len(claimed_a), 5)
+            self.assertEqual(len(held), 5)
             # Worker B runs the whole cron meanwhile: it takes only the other carts.
             self.assertEqual(self._run_worker(batch_size=4), CARTS - 5)
-            claimed_a._send_cart_reminder_emails(step["template"], step["name"])
+            claimed_a, failures = mailer_a._email_batch(held, step, now)
+            self.assertEqual((len(claimed_a), failures), (5, {}))
             cr_a.commit()
         finally:
             cr_a.close()
@@ -120,16 +123,16 @@ class TestAbandonedCartExactlyOnce(BaseCase):
         self.assertEachCartEmailedOnce()
 
     def test_a_run_killed_mid_way_loses_nothing_and_repeats_nothing(self):
-        original = SaleOrder._send_cart_reminder_emails
+        original = AbandonedCartMailer._email_batch
         calls = []
 
-        def crash_on_second_batch(orders, template, step_name):
+        def crash_on_second_batch(mailer, orders, step, now):
             calls.append(len(orders))
             if len(calls) == 2:
                 raise KeyboardInterrupt("worker killed")
-            return original(orders, template, step_name)
+            return original(mailer, orders, step, now)
 
-        with patch.object(SaleOrder, "_send_cart_reminder_emails", crash_on_second_batch):
+        with patch.object(AbandonedCartMailer, "_email_batch", crash_on_second_batch):
             with self.assertRaises(KeyboardInterrupt):
                 self._run_worker(batch_size=5)
         per_cart = self._mails_per_cart()

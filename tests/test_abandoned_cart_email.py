@@ -74,8 +74,13 @@ class TestAbandonedCartSettings(AbandonedCartCase):
         self.assertEqual(other.cart_abandoned_delay, 6.0)
         self.assertTrue(other.abandoned_cart_email_start)
         self.assertEqual(
-            other.cart_recovery_mail_template_id,
+            other.cart_reminder_mail_template_id,
             self.env.ref("website_sale_order_handling.mail_template_abandoned_cart_reminder"),
+        )
+        self.assertEqual(
+            other.cart_recovery_mail_template_id,
+            self.env.ref("website_sale.mail_template_sale_cart_recovery"),
+            "the manual recovery e-mail keeps website_sale's template",
         )
         reread = Form(self.env["res.config.settings"])
         reread.website_id = other
@@ -90,7 +95,8 @@ class TestAbandonedCartSettings(AbandonedCartCase):
         action = other.action_open_abandoned_cart_template()
         template = self.env["mail.template"].browse(action["res_id"])
         self.assertNotEqual(template, master)
-        self.assertEqual(other.cart_recovery_mail_template_id, template)
+        self.assertEqual(other.cart_reminder_mail_template_id, template)
+        self.assertEqual(template.name, "%s (Second Shop)" % master.name)
         self.assertEqual(other.action_open_abandoned_cart_template()["res_id"], template.id)
 
     def test_follow_up_reminders_are_listed_per_website(self):
@@ -136,3 +142,32 @@ class TestAbandonedCartConsistency(AbandonedCartCase):
         self.assertNotEmailed(young)
         team.invalidate_cache()
         self.assertEqual(team.abandoned_carts_count, 0, "an e-mailed cart leaves the dashboard count")
+
+
+@tagged("post_install", "-at_install")
+class TestAbandonedCartManualRecovery(AbandonedCartCase):
+    """A salesperson's recovery e-mail stays website_sale's (issue 10)."""
+
+    def test_manual_recovery_email_keeps_website_sale_template_and_link(self):
+        native = self.env.ref("website_sale.mail_template_sale_cart_recovery")
+        other = self.env["website"].create({"name": "Second Shop"})
+        other.send_abandoned_cart_email = True
+        # website_sale falls back to its template when the website has none.
+        self.assertIn(self.website.cart_recovery_mail_template_id, (native, native.browse()))
+        self.assertEqual(other.cart_recovery_mail_template_id, native)
+        other_cart = self._abandoned_cart(website_id=other.id)
+        self.assertEqual(other_cart._get_cart_recovery_template(), native)
+        cart = self._abandoned_cart()
+        self.assertEqual(cart._get_cart_recovery_template(), native)
+        action = cart.action_recovery_email_send()
+        composer = Form(self.env["mail.compose.message"].with_context(**action["context"]))
+        composer.save().action_send_mail()
+        message = cart.message_ids.filtered(lambda m: m.message_type == "comment")[:1]
+        self.assertIn("Resume order", message.body)
+        self.assertIn("access_token=%s" % cart.access_token, message.body)
+        self.assertTrue(cart.cart_recovery_email_sent)
+        # The automatic e-mail still uses the add-on's template, with its unsubscribe link.
+        self._run_cron()
+        mail = self._reminder_mails(cart)
+        self.assertEqual(len(mail), 1)
+        self.assertIn("/shop/cart/unsubscribe/", mail.body_html)

@@ -1,6 +1,9 @@
+import ast
+import re
 from datetime import timedelta
 
 from flectra import fields
+from flectra.addons.base.tests.common import HttpCaseWithUserPortal
 from flectra.tests import tagged
 
 from .common import OrderHandlingHttpCase
@@ -29,38 +32,42 @@ class TestAbandonedCartLinks(OrderHandlingHttpCase):
     def _unsubscribe_path(self, partner, token):
         return "/shop/cart/unsubscribe/%s/%s" % (partner.id, token)
 
-    def test_unsubscribe_link_opts_out_once_and_says_so(self):
+    def test_unsubscribe_link_asks_to_confirm_and_never_unsubscribes_on_get(self):
         path = self._unsubscribe_path(self.customer, self.customer._cart_reminder_unsubscribe_token())
-        response = self.url_open(path)
+        for _scan in range(2):  # a link scanner, then the customer's click
+            response = self.url_open(path)
+            self.assertEqual(response.status_code, 200)
+            self.assertIn("o_cart_reminder_unsubscribe_confirm", response.text)
+        self.customer.invalidate_cache()
+        self.assertFalse(self.customer.cart_reminder_opt_out)
+        # The confirm button posts the form back to the same URL.
+        response = self.url_open(path, data={"confirm": "1"})
         self.assertEqual(response.status_code, 200)
         self.assertIn("You are unsubscribed", response.text)
         self.customer.invalidate_cache()
         self.assertTrue(self.customer.cart_reminder_opt_out)
-        self.env["website"]._cron_send_abandoned_cart_email()
+        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
         self.assertEqual(self.cart.cart_reminder_count, 0, "no e-mail after unsubscribing")
-        replay = self.url_open(path)
+        replay = self.url_open(path, data={"confirm": "1"})
         self.assertEqual(replay.status_code, 200)
         self.assertIn("already unsubscribed", replay.text)
+        self.assertIn("already unsubscribed", self.url_open(path).text)
 
-    def test_forged_or_altered_unsubscribe_token_changes_nothing(self):
-        token = self.customer._cart_reminder_unsubscribe_token()
-        other = self.env["res.partner"].create({"name": "Victim", "email": "victim@example.com"})
-        altered = token[:-1] + ("0" if token[-1] != "0" else "1")
-        for path in (
-            self._unsubscribe_path(self.customer, altered),
-            self._unsubscribe_path(other, token),
-            self._unsubscribe_path(self.customer, "forged"),
-            "/shop/cart/unsubscribe/999999999/%s" % token,
-        ):
-            response = self.url_open(path)
-            self.assertEqual(response.status_code, 200, path)
-            self.assertIn("not valid", response.text)
+    def test_one_click_unsubscribe_of_the_mail_header(self):
+        """RFC 8058: the provider POSTs to the List-Unsubscribe URL, without CSRF token."""
+        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
+        mail = self.env["mail.mail"].search([("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)])
+        headers = ast.literal_eval(mail.headers)
+        self.assertEqual(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        url = re.fullmatch(r"<(.+)>", headers["List-Unsubscribe"]).group(1)
+        self.assertIn(url.replace("&", "&amp;"), mail.body_html, "the e-mail links to the same page")
+        response = self.opener.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+        self.assertEqual(response.status_code, 200)
         self.customer.invalidate_cache()
-        self.assertFalse(self.customer.cart_reminder_opt_out)
-        self.assertFalse(other.cart_reminder_opt_out)
+        self.assertTrue(self.customer.cart_reminder_opt_out)
 
     def test_resume_link_of_the_email_restores_the_cart(self):
-        self.env["website"]._cron_send_abandoned_cart_email()
+        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
         mail = self.env["mail.mail"].search([("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)])
         self.assertEqual(len(mail), 1)
         resume_path = "/shop/cart?access_token=%s&amp;revive=squash" % self.cart.access_token
@@ -69,3 +76,15 @@ class TestAbandonedCartLinks(OrderHandlingHttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertIn("Link Test Teapot", response.text)
         self.assertEqual(self.url_open("/shop/cart?access_token=wrong-token").status_code, 404)
+
+
+@tagged("post_install", "-at_install")
+class TestFlectraCartRecoveryTour(OrderHandlingHttpCase, HttpCaseWithUserPortal):
+    """website_sale's own manual recovery tour, with automatic e-mails switched on."""
+
+    def test_website_sale_cart_recovery_tour(self):
+        self.env["website"].browse(1).send_abandoned_cart_email = True
+        self.env["product.product"].create(
+            {"name": "Acoustic Bloc Screens", "list_price": 2950.0, "website_published": True}
+        )
+        self.start_tour("/", "shop_cart_recovery", login="portal")

@@ -74,9 +74,9 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         data.update(values or {})
         return self.url_open(url or self.url, data=data, **overrides)
 
-    def _assert_form_error(self, values, message):
+    def _assert_form_error(self, values, message, files=None):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self._post(values)
+        response = self._post(values, files=files)
         self.assertEqual(response.status_code, 200)
         self.assertIn("o_wsoh_return_error", response.text)
         self.assertIn(message, response.text)
@@ -173,6 +173,28 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
             {"qty_%s" % self.line.id: "0", "qty_%s" % other.order_line.id: "1"}, "does not belong"
         )
         self.assertFalse(self._requests(other))
+
+    def test_quantity_for_a_note_or_section_line_is_refused(self):
+        notes = self.env["sale.order.line"].create([
+            {"order_id": self.order.id, "display_type": kind, "name": "Gift wrapping", "product_uom_qty": 0}
+            for kind in ("line_note", "line_section")
+        ])
+        for note in notes:
+            self._assert_form_error({"qty_%s" % note.id: "1"}, "does not belong")
+
+    def test_quantity_sent_as_a_file_is_refused(self):
+        key = "qty_%s" % self.line.id
+        self._assert_form_error({key: None}, "could not be read", files={key: ("qty.txt", b"1")})
+
+    def test_reason_sent_as_a_file_is_refused(self):
+        self._assert_form_error(
+            {"reason_id": None}, "could not be read",
+            files={"reason_id": ("reason.txt", str(self.reason.id).encode())},
+        )
+
+    def test_comment_or_phone_sent_as_a_file_is_refused(self):
+        for field in ("comment", "phone", "form_token"):
+            self._assert_form_error({field: None}, "could not be read", files={field: ("x.txt", b"x")})
 
     def test_unknown_line_id_is_refused(self):
         self._assert_form_error({"qty_abc": "1"}, "does not belong")
