@@ -683,6 +683,9 @@ class PaymentTransaction(models.Model):
         for refund in self.filtered("is_refund"):
             if refund.is_processed:
                 continue
+            # Credit note, payment and e-mail in the refund's company, whichever
+            # company the user or the cron works in.
+            refund = refund.with_company(refund.acquirer_id.company_id)
             if refund.state in ("pending", "done") and not refund.refund_customer_notified:
                 refund._on_refund_accepted()
                 as_refund_engine(refund).refund_customer_notified = True

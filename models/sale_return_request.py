@@ -207,8 +207,10 @@ class SaleReturnRequest(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund")
-        answers = self.env["payment.transaction"].sudo()._process_refunds(refund_ids)
+        # In the order's company: the credit note gets its journals.
+        request = self.sudo().with_company(self.company_id)
+        refund_ids = run_in_own_transaction(request, "_reserve_refund")
+        answers = request.env["payment.transaction"]._process_refunds(refund_ids)
         return self.order_id._refund_notification(answers)
 
     def action_retry_refund(self):
