@@ -7,9 +7,11 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 
 MODULE = "website_sale_order_handling"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -257,17 +259,43 @@ def show_progress(line):
         print("  %s %s" % (match["level"], msg[:200]), flush=True)
 
 
+def _stop_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def run_logged(cmd, log_path, env=None):
-    """Run Flectra with its whole log in log_path, echoing only the progress."""
+    """Run Flectra with its whole log in log_path, echoing only the progress.
+
+    Flectra runs in a process group of its own: a browser it leaves behind
+    (when it dies mid-tour) would keep the log pipe open, and us waiting,
+    for ever; once Flectra has exited, what is left of its group is stopped.
+    """
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace", cwd="/tmp", env=env,
+            errors="replace", cwd="/tmp", env=env, start_new_session=True,
         )
-        for line in proc.stdout:
-            log.write(line)
-            show_progress(line)
-        return proc.wait()
+
+        def copy():
+            for line in proc.stdout:
+                log.write(line)
+                show_progress(line)
+
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
+        try:
+            rc = proc.wait()
+        except BaseException:  # Ctrl-C reaches only us now: stop Flectra too
+            _stop_group(proc.pid)
+            raise
+        reader.join(10)
+        if reader.is_alive():
+            _stop_group(proc.pid)
+            reader.join(10)
+        return rc
 
 
 def module_installed(db):
