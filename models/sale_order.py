@@ -26,7 +26,7 @@ SALE_STATE_TO_ECOMMERCE = {
 class SaleOrder(models.Model):
     _inherit = "sale.order"
 
-    # --- Order queues and statuses ------------------------------------------
+    # --- Order queues and statuses ---------------------------------------------
     ecommerce_status = fields.Selection(
         ECOMMERCE_STATUS,
         string="eCommerce Status",
@@ -48,6 +48,50 @@ class SaleOrder(models.Model):
         "it as paid.",
     )
 
+    # --- Online returns --------------------------------------------------------
+    return_request_ids = fields.One2many(
+        "sale.return.request", "order_id", string="Return Requests"
+    )
+    return_request_count = fields.Integer(compute="_compute_return_request_count")
+
+    # --- Abandoned-cart e-mails ------------------------------------------------
+    cart_last_activity = fields.Datetime(
+        "Last Cart Activity", copy=False, readonly=True,
+        help="Last time a product was added, removed or changed in this cart. "
+        "The cart is abandoned when this is older than the website's delay.",
+    )
+    cart_reminder_count = fields.Integer(
+        "Abandoned Cart E-mails Sent", default=0, copy=False, readonly=True,
+        help="How many automatic abandoned cart e-mails this cart received: "
+        "the first e-mail, then one per follow-up reminder.",
+    )
+    cart_reminder_last_sent = fields.Datetime(
+        "Last Abandoned Cart E-mail", copy=False, readonly=True,
+    )
+    cart_reminder_error = fields.Char(
+        "Abandoned Cart E-mail Error", copy=False, readonly=True,
+        help="Why this cart's abandoned cart e-mail could not be built (its "
+        "address or the template): it gets no more abandoned cart e-mails.",
+    )
+
+    # --- Refunds from the order ------------------------------------------------
+    refund_transaction_ids = fields.Many2many(
+        "payment.transaction", string="Refunds", compute="_compute_refund_state",
+    )
+    online_refundable_amount = fields.Monetary(
+        "Left to Refund", compute="_compute_refund_state", currency_field="currency_id",
+        help="Paid online and neither refunded nor being refunded.",
+    )
+    can_refund_online = fields.Boolean(compute="_compute_refund_state")
+    has_failed_refund = fields.Boolean(
+        compute="_compute_refund_state",
+        help="A refund failed: the button retries it instead of refunding anew.",
+    )
+
+    # ------------------------------------------------------------------
+    # Compute and search methods
+    # ------------------------------------------------------------------
+
     @api.depends("state", "website_id")
     def _compute_ecommerce_status(self):
         for order in self:
@@ -68,7 +112,95 @@ class SaleOrder(models.Model):
             order.awaiting_offline_payment = bool(pending)
             order.awaiting_payment = bool(pending) and order.state in ("sale", "done")
 
-    # --- Actions -------------------------------------------------------------
+    def _compute_return_request_count(self):
+        data = self.env["sale.return.request"].read_group(
+            [("order_id", "in", self.ids)], ["order_id"], ["order_id"]
+        )
+        counts = {row["order_id"][0]: row["order_id_count"] for row in data}
+        for order in self:
+            order.return_request_count = counts.get(order.id, 0)
+
+    @api.depends("website_id", "cart_last_activity", "order_line", "state", "partner_id")
+    def _compute_abandoned_cart(self):
+        # Same rule as _search_abandoned_cart, measured from the last cart change.
+        now = fields.Datetime.now()
+        for order in self:
+            website = order.website_id
+            order.is_abandoned_cart = bool(
+                website
+                and order.state == "draft"
+                and order.cart_last_activity
+                and order.cart_last_activity <= now - website._get_cart_abandoned_timedelta()
+                and order.partner_id != website.user_id.partner_id
+                and order.order_line
+            )
+
+    def _search_abandoned_cart(self, operator, value):
+        # Flectra 2.0 uses the delay of an empty recordset (so always 1 hour) and
+        # one public partner for all websites: build one clause per website so
+        # the menu, the sales team dashboard and the cron agree.
+        now = fields.Datetime.now()
+        per_website = [
+            [
+                ("website_id", "=", website.id),
+                ("cart_last_activity", "<=", now - website._get_cart_abandoned_timedelta()),
+                ("partner_id", "!=", website.user_id.partner_id.id),
+            ]
+            for website in self.env["website"].sudo().search([])
+        ]
+        domain = expression.AND([
+            [("state", "=", "draft"), ("order_line", "!=", False)],
+            expression.OR(per_website or [expression.FALSE_DOMAIN]),
+        ])
+        positive = (operator not in expression.NEGATIVE_TERM_OPERATORS) == bool(value)
+        if positive:
+            return domain
+        return ["!"] + expression.normalize_domain(domain)
+
+    @api.depends(
+        "state", "amount_total", "transaction_ids.state", "transaction_ids.amount",
+        "transaction_ids.refund_transaction_ids.state",
+        "transaction_ids.refund_transaction_ids.amount",
+    )
+    def _compute_refund_state(self):
+        for order in self:
+            payments = order._get_online_payments()
+            # A shared payment's refunds for other orders are theirs, not ours.
+            refunds = payments.refund_transaction_ids.filtered(
+                lambda r, order=order: r.refund_sale_order_id in (order, order.browse())
+            )
+            order.refund_transaction_ids = refunds
+            order.online_refundable_amount = order._get_online_refundable_amount(payments)
+            order.has_failed_refund = any(refund._is_failed_refund() for refund in refunds)
+            order.can_refund_online = order.state != "cancel" and (
+                order.online_refundable_amount > 0 or order.has_failed_refund
+            )
+
+    # ------------------------------------------------------------------
+    # CRUD and ORM overrides
+    # ------------------------------------------------------------------
+
+    def init(self):
+        res = super().init()
+        # The cron and the Abandoned Carts menu look for draft web orders of one
+        # website by last activity (first e-mail) or by last e-mail (follow-ups):
+        # these partial indexes keep that an index range scan on a big sale_order.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS sale_order_cart_activity_draft_index
+                ON sale_order (website_id, cart_last_activity, id)
+             WHERE state = 'draft' AND website_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS sale_order_cart_reminder_sent_draft_index
+                ON sale_order (website_id, cart_reminder_last_sent, id)
+             WHERE state = 'draft' AND cart_reminder_last_sent IS NOT NULL;
+            """
+        )
+        return res
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
     def action_confirm_web_orders(self):
         """Confirm the selected quotations from the To Confirm queue.
 
@@ -102,20 +234,6 @@ class SaleOrder(models.Model):
             },
         }
 
-    # --- Online returns --------------------------------------------------------
-    return_request_ids = fields.One2many(
-        "sale.return.request", "order_id", string="Return Requests"
-    )
-    return_request_count = fields.Integer(compute="_compute_return_request_count")
-
-    def _compute_return_request_count(self):
-        data = self.env["sale.return.request"].read_group(
-            [("order_id", "in", self.ids)], ["order_id"], ["order_id"]
-        )
-        counts = {row["order_id"][0]: row["order_id_count"] for row in data}
-        for order in self:
-            order.return_request_count = counts.get(order.id, 0)
-
     def action_view_return_requests(self):
         self.ensure_one()
         action = self.env["ir.actions.actions"]._for_xml_id(
@@ -127,6 +245,37 @@ class SaleOrder(models.Model):
             action["views"] = [(False, "form")]
             action["res_id"] = self.return_request_ids.id
         return action
+
+    def action_refund(self):
+        """Refund to the customer what this order paid online and has left to
+        refund, with a credit note if invoiced.
+
+        A refund of this order that failed before is retried (same idempotency
+        key) rather than doubled, but only from the Retry Refund button, whose
+        confirmation says so (context ``refund_retry``).
+        """
+        self.ensure_one()
+        self.env["payment.transaction"]._check_refund_rights()
+        # In the order's company, as sale's invoicing: credit notes and
+        # payments get its journals whichever company the user works in.
+        order = self.sudo().with_company(self.company_id)
+        if order.state == "cancel":
+            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
+        if not order._get_online_payments():
+            raise UserError(
+                _("%s was not paid online: there is no payment to refund.", order.name)
+            )
+        refund_ids = run_in_own_transaction(order, "_reserve_full_refund")
+        answers = order.env["payment.transaction"]._process_refunds(refund_ids)
+        return order._refund_notification(answers)
+
+    def action_retry_refund(self):
+        """The Retry Refund button: send this order's failed refunds again."""
+        return self.with_context(refund_retry=True).action_refund()
+
+    # ------------------------------------------------------------------
+    # Business methods: online returns
+    # ------------------------------------------------------------------
 
     def _get_return_refusal_reason(self):
         """Why this order cannot be returned online at all, or ''."""
@@ -185,79 +334,9 @@ class SaleOrder(models.Model):
             return False
         return any(entry["returnable"] > 0 for entry in self._get_return_lines_info())
 
-    # --- Abandoned-cart e-mails ------------------------------------------------
-    cart_last_activity = fields.Datetime(
-        "Last Cart Activity", copy=False, readonly=True,
-        help="Last time a product was added, removed or changed in this cart. "
-        "The cart is abandoned when this is older than the website's delay.",
-    )
-    cart_reminder_count = fields.Integer(
-        "Abandoned Cart E-mails Sent", default=0, copy=False, readonly=True,
-        help="How many automatic abandoned cart e-mails this cart received: "
-        "the first e-mail, then one per follow-up reminder.",
-    )
-    cart_reminder_last_sent = fields.Datetime(
-        "Last Abandoned Cart E-mail", copy=False, readonly=True,
-    )
-    cart_reminder_error = fields.Char(
-        "Abandoned Cart E-mail Error", copy=False, readonly=True,
-        help="Why this cart's abandoned cart e-mail could not be built (its "
-        "address or the template): it gets no more abandoned cart e-mails.",
-    )
-
-    def init(self):
-        res = super().init()
-        # The cron and the Abandoned Carts menu look for draft web orders of one
-        # website by last activity (first e-mail) or by last e-mail (follow-ups):
-        # these partial indexes keep that an index range scan on a big sale_order.
-        self.env.cr.execute(
-            """
-            CREATE INDEX IF NOT EXISTS sale_order_cart_activity_draft_index
-                ON sale_order (website_id, cart_last_activity, id)
-             WHERE state = 'draft' AND website_id IS NOT NULL;
-            CREATE INDEX IF NOT EXISTS sale_order_cart_reminder_sent_draft_index
-                ON sale_order (website_id, cart_reminder_last_sent, id)
-             WHERE state = 'draft' AND cart_reminder_last_sent IS NOT NULL;
-            """
-        )
-        return res
-
-    @api.depends("website_id", "cart_last_activity", "order_line", "state", "partner_id")
-    def _compute_abandoned_cart(self):
-        # Same rule as _search_abandoned_cart, measured from the last cart change.
-        now = fields.Datetime.now()
-        for order in self:
-            website = order.website_id
-            order.is_abandoned_cart = bool(
-                website
-                and order.state == "draft"
-                and order.cart_last_activity
-                and order.cart_last_activity <= now - website._get_cart_abandoned_timedelta()
-                and order.partner_id != website.user_id.partner_id
-                and order.order_line
-            )
-
-    def _search_abandoned_cart(self, operator, value):
-        # Flectra 2.0 uses the delay of an empty recordset (so always 1 hour) and
-        # one public partner for all websites: build one clause per website so
-        # the menu, the sales team dashboard and the cron agree.
-        now = fields.Datetime.now()
-        per_website = [
-            [
-                ("website_id", "=", website.id),
-                ("cart_last_activity", "<=", now - website._get_cart_abandoned_timedelta()),
-                ("partner_id", "!=", website.user_id.partner_id.id),
-            ]
-            for website in self.env["website"].sudo().search([])
-        ]
-        domain = expression.AND([
-            [("state", "=", "draft"), ("order_line", "!=", False)],
-            expression.OR(per_website or [expression.FALSE_DOMAIN]),
-        ])
-        positive = (operator not in expression.NEGATIVE_TERM_OPERATORS) == bool(value)
-        if positive:
-            return domain
-        return ["!"] + expression.normalize_domain(domain)
+    # ------------------------------------------------------------------
+    # Business methods: abandoned carts
+    # ------------------------------------------------------------------
 
     def _cart_update(self, product_id=None, line_id=None, add_qty=0, set_qty=0, **kwargs):
         values = super()._cart_update(
@@ -291,38 +370,9 @@ class SaleOrder(models.Model):
             self.get_base_url(), partner.id, partner._cart_reminder_unsubscribe_token()
         )
 
-    # --- Refunds from the order -----------------------------------------------
-    refund_transaction_ids = fields.Many2many(
-        "payment.transaction", string="Refunds", compute="_compute_refund_state",
-    )
-    online_refundable_amount = fields.Monetary(
-        "Left to Refund", compute="_compute_refund_state", currency_field="currency_id",
-        help="Paid online and neither refunded nor being refunded.",
-    )
-    can_refund_online = fields.Boolean(compute="_compute_refund_state")
-    has_failed_refund = fields.Boolean(
-        compute="_compute_refund_state",
-        help="A refund failed: the button retries it instead of refunding anew.",
-    )
-
-    @api.depends(
-        "state", "amount_total", "transaction_ids.state", "transaction_ids.amount",
-        "transaction_ids.refund_transaction_ids.state",
-        "transaction_ids.refund_transaction_ids.amount",
-    )
-    def _compute_refund_state(self):
-        for order in self:
-            payments = order._get_online_payments()
-            # A shared payment's refunds for other orders are theirs, not ours.
-            refunds = payments.refund_transaction_ids.filtered(
-                lambda r, order=order: r.refund_sale_order_id in (order, order.browse())
-            )
-            order.refund_transaction_ids = refunds
-            order.online_refundable_amount = order._get_online_refundable_amount(payments)
-            order.has_failed_refund = any(refund._is_failed_refund() for refund in refunds)
-            order.can_refund_online = order.state != "cancel" and (
-                order.online_refundable_amount > 0 or order.has_failed_refund
-            )
+    # ------------------------------------------------------------------
+    # Business methods: refunds
+    # ------------------------------------------------------------------
 
     def _get_online_refundable_amount(self, payments=None):
         """This order's own share of its payments that is left to refund."""
@@ -332,33 +382,6 @@ class SaleOrder(models.Model):
         return self.currency_id.round(
             sum(payment._get_order_refundable_amount(self) for payment in payments)
         )
-
-    def action_refund(self):
-        """Refund to the customer what this order paid online and has left to
-        refund, with a credit note if invoiced.
-
-        A refund of this order that failed before is retried (same idempotency
-        key) rather than doubled, but only from the Retry Refund button, whose
-        confirmation says so (context ``refund_retry``).
-        """
-        self.ensure_one()
-        self.env["payment.transaction"]._check_refund_rights()
-        # In the order's company, as sale's invoicing: credit notes and
-        # payments get its journals whichever company the user works in.
-        order = self.sudo().with_company(self.company_id)
-        if order.state == "cancel":
-            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
-        if not order._get_online_payments():
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", order.name)
-            )
-        refund_ids = run_in_own_transaction(order, "_reserve_full_refund")
-        answers = order.env["payment.transaction"]._process_refunds(refund_ids)
-        return order._refund_notification(answers)
-
-    def action_retry_refund(self):
-        """The Retry Refund button: send this order's failed refunds again."""
-        return self.with_context(refund_retry=True).action_refund()
 
     def _reserve_full_refund(self):
         """Lock the payments, check, and create this order's refund(s), in draft.
