@@ -3,10 +3,11 @@ database upgraded from the previous version: one per migration script.
 
 Each check prints ``UPGRADE-CHECK PASS|FAIL <what>``.
 """
-# pylint: disable=undefined-variable
 import traceback
 
 from flectra.tools.safe_eval import safe_eval
+
+env = globals()["env"]  # given by the Flectra shell that runs this file
 
 CHECKS = []
 
@@ -30,6 +31,27 @@ def website_sale_actions_have_their_own_context_back():
         assert context.get("show_sale"), (name, context)
         tree = dict((mode, view) for view, mode in action.views)["tree"]
         assert tree, "%s opens on the add-on's status list" % name
+
+
+@check
+def manual_recovery_email_gets_website_sales_template_back():
+    """2.0.1.1.0: the automatic e-mail has its own template; the manual one is website_sale's."""
+    native = env.ref("website_sale.mail_template_sale_cart_recovery")
+    ours = env.ref("website_sale_order_handling.mail_template_abandoned_cart_reminder")
+    website = env.ref("website.default_website")
+    assert website.send_abandoned_cart_email, "the demo website sent reminders before"
+    assert website.cart_recovery_mail_template_id == native, website.cart_recovery_mail_template_id
+    assert website.cart_reminder_mail_template_id == ours, website.cart_reminder_mail_template_id
+    for other in env["website"].search([]):
+        assert other.cart_recovery_mail_template_id != ours, other.name
+
+
+@check
+def abandoned_cart_cron_calls_the_engines_new_home():
+    """2.0.1.1.0: the (noupdate) cron points at website.abandoned.cart.mailer."""
+    cron = env.ref("website_sale_order_handling.ir_cron_send_abandoned_cart_email")
+    assert cron.model_id.model == "website.abandoned.cart.mailer", cron.model_id.model
+    assert "_cron_send_abandoned_cart_email" in cron.code, cron.code
 
 
 for function in CHECKS:
