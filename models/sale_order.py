@@ -145,7 +145,10 @@ class SaleOrder(models.Model):
         self.ensure_one()
         since = self._get_return_window_start()
         info = []
-        for line in self.order_line.filtered(lambda ln: not ln.display_type):
+        lines = self.order_line.filtered(lambda ln: not ln.display_type)
+        # One query for the requested quantities of all lines, not one per line.
+        requested = lines._get_return_requested_qties()
+        for line in lines:
             if line.product_id.type in ("product", "consu"):
                 delivered = line._get_return_delivered_qty()
             else:
@@ -154,7 +157,10 @@ class SaleOrder(models.Model):
             if float_is_zero(delivered, precision_rounding=line.product_uom.rounding):
                 continue
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
-            returnable = 0.0 if refusal else line._get_returnable_qty(since=since)
+            returnable = (
+                0.0 if refusal
+                else line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0))
+            )
             if not refusal and float_is_zero(
                 returnable, precision_rounding=line.product_uom.rounding
             ):
