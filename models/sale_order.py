@@ -6,6 +6,9 @@ from flectra.exceptions import UserError
 from flectra.osv import expression
 from flectra.tools import float_compare, float_is_zero, html_escape
 
+# Cart changes closer together than this write the last activity once.
+CART_ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
 # The three steps of the eCommerce documentation, plus the way out.
 ECOMMERCE_STATUS = [
     ("quotation", "Quotation"),
@@ -268,10 +271,23 @@ class SaleOrder(models.Model):
         return values
 
     def _touch_cart_activity(self):
-        """Record that the customer worked on these draft web carts now."""
-        carts = self.filtered(lambda order: order.website_id and order.state == "draft")
+        """Record that the customer worked on these draft web carts now.
+
+        A cart touched less than a minute ago is not written again: one
+        add-to-cart touches it twice (line, then cart), and the abandoned
+        delay counts in hours, so the minute costs nothing but a write.
+        """
+        now = fields.Datetime.now()
+        carts = self.filtered(
+            lambda order: order.website_id
+            and order.state == "draft"
+            and not (
+                order.cart_last_activity
+                and now - CART_ACTIVITY_RESOLUTION <= order.cart_last_activity <= now
+            )
+        )
         if carts:
-            carts.sudo().write({"cart_last_activity": fields.Datetime.now()})
+            carts.sudo().write({"cart_last_activity": now})
 
     def get_cart_resume_url(self):
         """The link that restores this cart in the shop (website_sale's revive flow).
