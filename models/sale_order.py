@@ -289,6 +289,14 @@ class SaleOrder(models.Model):
         if carts:
             carts.sudo().write({"cart_last_activity": now})
 
+    def _message_auto_subscribe_notify(self, partner_ids, template):
+        # The salesperson given a new web cart (round robin) is told through the
+        # mail queue: the customer adding to the cart never waits for SMTP.
+        records = self
+        if any(order.website_id and order.state == "draft" for order in self):
+            records = self.with_context(mail_notify_force_send=False)
+        return super(SaleOrder, records)._message_auto_subscribe_notify(partner_ids, template)
+
     def get_cart_resume_url(self):
         """The link that restores this cart in the shop (website_sale's revive flow).
 
