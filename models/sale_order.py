@@ -7,6 +7,9 @@ from flectra.tools import float_compare, float_is_zero
 
 from .payment_transaction import run_in_own_transaction
 
+# Cart changes closer together than this write the last activity once.
+CART_ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
 # The three steps of the eCommerce documentation, plus the way out.
 ECOMMERCE_STATUS = [
     ("quotation", "Quotation"),
@@ -295,7 +298,10 @@ class SaleOrder(models.Model):
         self.ensure_one()
         since = self._get_return_window_start()
         info = []
-        for line in self.order_line.filtered(lambda ln: not ln.display_type):
+        lines = self.order_line.filtered(lambda ln: not ln.display_type)
+        # One query for the requested quantities of all lines, not one per line.
+        requested = lines._get_return_requested_qties()
+        for line in lines:
             if line.product_id.type in ("product", "consu"):
                 delivered = line._get_return_delivered_qty()
             else:
@@ -304,7 +310,10 @@ class SaleOrder(models.Model):
             if float_is_zero(delivered, precision_rounding=line.product_uom.rounding):
                 continue
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
-            returnable = 0.0 if refusal else line._get_returnable_qty(since=since)
+            returnable = (
+                0.0 if refusal
+                else line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0))
+            )
             if not refusal and float_is_zero(
                 returnable, precision_rounding=line.product_uom.rounding
             ):
@@ -347,10 +356,31 @@ class SaleOrder(models.Model):
         return values
 
     def _touch_cart_activity(self):
-        """Record that the customer worked on these draft web carts now."""
-        carts = self.filtered(lambda order: order.website_id and order.state == "draft")
+        """Record that the customer worked on these draft web carts now.
+
+        A cart touched less than a minute ago is not written again: one
+        add-to-cart touches it twice (line, then cart), and the abandoned
+        delay counts in hours, so the minute costs nothing but a write.
+        """
+        now = fields.Datetime.now()
+        carts = self.filtered(
+            lambda order: order.website_id
+            and order.state == "draft"
+            and not (
+                order.cart_last_activity
+                and now - CART_ACTIVITY_RESOLUTION <= order.cart_last_activity <= now
+            )
+        )
         if carts:
-            carts.sudo().write({"cart_last_activity": fields.Datetime.now()})
+            carts.sudo().write({"cart_last_activity": now})
+
+    def _message_auto_subscribe_notify(self, partner_ids, template):
+        # The salesperson given a new web cart (round robin) is told through the
+        # mail queue: the customer adding to the cart never waits for SMTP.
+        records = self
+        if any(order.website_id and order.state == "draft" for order in self):
+            records = self.with_context(mail_notify_force_send=False)
+        return super(SaleOrder, records)._message_auto_subscribe_notify(partner_ids, template)
 
     def get_cart_resume_url(self):
         """The link that restores this cart in the shop (website_sale's revive flow).

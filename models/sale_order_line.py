@@ -66,22 +66,36 @@ class SaleOrderLine(models.Model):
 
     def _get_return_requested_qty(self):
         """Quantity in requests waiting for approval (they have no picking yet)."""
-        request_lines = self.env["sale.return.request.line"].sudo().search(
-            [("sale_line_id", "=", self.id), ("request_id.state", "=", "requested")]
-        )
-        return sum(request_lines.mapped("quantity"))
+        self.ensure_one()
+        return self._get_return_requested_qties().get(self.id, 0.0)
 
-    def _get_returnable_qty(self, since=False):
+    def _get_return_requested_qties(self):
+        """{line id: quantity in requests waiting for approval}, for all these
+        lines in one query (the return form and the order page show them all)."""
+        if not self.ids:
+            return {}
+        groups = self.env["sale.return.request.line"].sudo().read_group(
+            [("sale_line_id", "in", self.ids), ("request_id.state", "=", "requested")],
+            ["sale_line_id", "quantity:sum"],
+            ["sale_line_id"],
+        )
+        return {group["sale_line_id"][0]: group["quantity"] for group in groups}
+
+    def _get_returnable_qty(self, since=False, requested=None):
         """Delivered − returned − requested, and no more than delivered since ``since``.
 
         Earlier returns are counted against the oldest deliveries, which is the
         customer-friendly reading when a line was delivered in several parts.
+        ``requested``: this line's requested quantity when the caller already
+        read it for all lines (see _get_return_requested_qties).
         """
         self.ensure_one()
+        if requested is None:
+            requested = self._get_return_requested_qty()
         qty = (
             self._get_return_delivered_qty()
             - self._get_return_returned_qty()
-            - self._get_return_requested_qty()
+            - requested
         )
         if since:
             qty = min(qty, self._get_return_delivered_qty(since=since))

@@ -467,6 +467,7 @@ class SaleReturnRequest(models.Model):
         if token and not re.fullmatch(r"[0-9a-f]{32}", token):
             raise ValidationError(_("This form is not valid anymore: please reload the page."))
         since = order._get_return_window_start()
+        requested = order.order_line._get_return_requested_qties()
         lines_vals = []
         for line_id, qty in line_quantities.items():
             # Notes and sections are lines too, but nothing that can be returned.
@@ -484,7 +485,9 @@ class SaleReturnRequest(models.Model):
                 raise ValidationError(
                     _("%(product)s: %(refusal)s", product=line.product_id.display_name, refusal=refusal)
                 )
-            returnable = line._get_returnable_qty(since=since)
+            returnable = line._get_returnable_qty(
+                since=since, requested=requested.get(line.id, 0.0)
+            )
             if float_compare(qty, returnable, precision_rounding=line.product_uom.rounding) > 0:
                 if not returnable and since and line._get_return_delivered_qty(since=since) <= 0:
                     raise ValidationError(

@@ -1,6 +1,7 @@
 from datetime import timedelta
 from unittest.mock import patch
 
+from flectra import fields
 from flectra.addons.base.models.ir_mail_server import IrMailServer
 from flectra.tests import Form, tagged
 
@@ -42,6 +43,18 @@ class TestAbandonedCartEmail(AbandonedCartCase):
         with patch.object(IrMailServer, "connect", side_effect=ConnectionRefusedError("SMTP down")):
             other.send()
         self.assertEqual(other.state, "exception", "other mails keep Flectra's behaviour")
+
+    def test_a_change_within_a_minute_of_the_last_does_not_write_again(self):
+        """One add-to-cart touches the cart twice: the second write is skipped
+        (issue 13), and a change a few minutes later is recorded again."""
+        cart = self._create_web_order(lines=[(self.service, 1)])
+        recent = fields.Datetime.now() - timedelta(seconds=20)
+        cart.cart_last_activity = recent
+        cart._cart_update(product_id=self.product.id, add_qty=1)
+        self.assertEqual(cart.cart_last_activity, recent)
+        cart.cart_last_activity = fields.Datetime.now() - timedelta(minutes=2)
+        cart._cart_update(product_id=self.product.id, add_qty=1)
+        self.assertGreaterEqual(cart.cart_last_activity, self.now)
 
     def test_cart_changes_record_the_last_activity(self):
         cart = self._create_web_order(lines=[(self.service, 1)])

@@ -35,6 +35,21 @@ class TestOrderAssignment(OrderHandlingCase):
             )
         return self.env["res.users"].browse(values["user_id"])
 
+    def test_new_web_cart_queues_the_salesperson_notification(self):
+        """The "assigned to you" e-mail of a new cart goes through the mail
+        queue: the customer's add-to-cart never waits for SMTP (issue 13)."""
+        self.anna.notification_type = "email"
+        # As the shop creates carts: with the mail features the tests turn off.
+        orders = self.env["sale.order"].with_context(tracking_disable=False)
+        cart = orders.create(
+            {"partner_id": self.partner.id, "website_id": self.website.id, "user_id": self.anna.id}
+        )
+        mails = self.env["mail.mail"].search(
+            [("model", "=", "sale.order"), ("res_id", "=", cart.id),
+             ("recipient_ids", "in", self.anna.partner_id.ids)]
+        )
+        self.assertEqual(mails.mapped("state"), ["outgoing"])
+
     def test_fixed_mode_keeps_the_website_salesperson(self):
         self.assertEqual(self.website.order_assignment_mode, "fixed")
         self.assertEqual(self._new_cart_salesperson(), self.fixed)

@@ -161,3 +161,26 @@ class TestReturnQuantities(ReturnCase):
         line = order.order_line
         self.assertEqual(line._get_returnable_qty(since=since), 2)
         self.assertEqual(line._get_returnable_qty(), 5)
+
+    def test_lines_info_query_count_does_not_grow_with_the_lines(self):
+        """The order page and the return form read the quantities of all lines in
+        a fixed number of queries, not a few per line (issue 13)."""
+        products = self.env["product.product"].create(
+            [{"name": "Return Lamp %s" % i, "type": "product", "list_price": 10} for i in range(8)]
+        )
+        for product in products:
+            self.env["stock.quant"]._update_available_quantity(
+                product, self.warehouse.lot_stock_id, 10.0
+            )
+        counts = []
+        for lines in (products[:2], products):
+            order = self._delivered_order(lines=[(product, 2) for product in lines])
+            # An open request on every line: the requested quantities are read too.
+            self._submit(order, {product: 1 for product in lines})
+            order.invalidate_cache()
+            self.env["sale.order.line"].invalidate_cache()
+            before = self.cr.sql_log_count
+            info = order._get_return_lines_info()
+            counts.append(self.cr.sql_log_count - before)
+            self.assertEqual([entry["returnable"] for entry in info], [1.0] * len(lines))
+        self.assertEqual(counts[0], counts[1], "queries for 2 lines, then for 8 lines")
