@@ -12,7 +12,6 @@ transaction. It prints time, SQL queries per e-mailed cart and peak Python
 memory (tracemalloc), then EXPLAIN of the eligibility query on 200k carts.
 """
 import os
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -27,17 +26,7 @@ DB = os.environ.get("WSOH_BENCH_DB", "wsoh_bench")
 
 def bootstrap():
     """Re-run this file under Flectra's Python with the database ready."""
-    bin_path = fe.flectra_bin()
-    fe.ensure_postgres()
-    addons = "%s,%s" % (fe.module_addons_dir(), fe.default_addons_path(bin_path))
-    if not fe.database_exists(DB):
-        print("Building %s (install without demo data) ..." % DB, flush=True)
-        cmd = fe.flectra_command(bin_path, addons, DB, "-i", fe.MODULE, "--without-demo=all",
-                                 "--stop-after-init", "--http-port=%d" % fe.free_port())
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    env = dict(fe._pg_env(), WSOH_BENCH_ADDONS=addons, WSOH_BENCH_INNER="1")
-    python = fe.flectra_python(bin_path)
-    os.execve(python, [python, __file__], env)
+    fe.reexec_bench_under_flectra(DB, __file__)
 
 
 def build_carts(env, count):

@@ -78,19 +78,7 @@ class SmtpSink(socketserver.ThreadingTCPServer):
 
 def bootstrap():
     """Re-run this file under Flectra's Python with the database ready."""
-    bin_path = fe.flectra_bin()
-    fe.ensure_postgres()
-    addons = "%s,%s" % (fe.module_addons_dir(), fe.default_addons_path(bin_path))
-    if not fe.database_exists(DB):
-        print("Building %s (install without demo data) ..." % DB, flush=True)
-        cmd = fe.flectra_command(bin_path, addons, DB, "-i", fe.MODULE, "--without-demo=all",
-                                 "--stop-after-init", "--max-cron-threads=0",
-                                 "--http-port=%d" % fe.free_port())
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd="/tmp")
-    env = dict(fe._pg_env(), WSOH_BENCH_ADDONS=addons, WSOH_BENCH_INNER="1",
-               WSOH_BENCH_BIN=bin_path)
-    python = fe.flectra_python(bin_path)
-    os.execve(python, [python, __file__] + sys.argv[1:], env)
+    fe.reexec_bench_under_flectra(DB, __file__, max_cron_threads=0)
 
 
 def sql(query):

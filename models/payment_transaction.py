@@ -301,19 +301,7 @@ class PaymentTransaction(models.Model):
         """
         if not self:
             return
-        try:
-            # A refused lock is an expected answer here, not a server error to log.
-            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "SELECT id FROM payment_transaction WHERE id IN %s FOR UPDATE NOWAIT",
-                    [tuple(self.ids)],
-                )
-        except psycopg2.errors.LockNotAvailable:
-            raise UserError(
-                _("Another refund of %s is being processed right now. "
-                  "Reload the page in a moment to see its result.",
-                  ", ".join(self.mapped("reference")))
-            ) from None
+        self._lock_rows_nowait()
         self.env.cr.execute(
             "UPDATE payment_transaction SET write_uid = %s, write_date = now() AT TIME ZONE 'UTC' "
             "WHERE id IN %s",
@@ -492,7 +480,13 @@ class PaymentTransaction(models.Model):
 
     def _lock_refund_row(self):
         """One attempt at a time per refund, as the provider is being called."""
+        self._lock_rows_nowait()
+        self.invalidate_cache()
+
+    def _lock_rows_nowait(self):
+        """Lock these transactions' rows, or tell at once that a refund holds them."""
         try:
+            # A refused lock is an expected answer here, not a server error to log.
             with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
                 self.env.cr.execute(
                     "SELECT id FROM payment_transaction WHERE id IN %s FOR UPDATE NOWAIT",
@@ -504,7 +498,6 @@ class PaymentTransaction(models.Model):
                   "Reload the page in a moment to see its result.",
                   ", ".join(self.mapped("reference")))
             ) from None
-        self.invalidate_cache()
 
     def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None):
         self.ensure_one()

@@ -6,6 +6,7 @@ from flectra import SUPERUSER_ID, api
 from flectra.tests import new_test_user
 
 from .common import OrderHandlingCase
+from .stripe_stub import StripeStub
 
 
 class RefundCase(OrderHandlingCase):
@@ -50,6 +51,21 @@ class RefundCase(OrderHandlingCase):
         installs it); the add-on does not depend on it."""
         if "stripe" not in dict(cls.env["payment.acquirer"]._fields["provider"].selection):
             raise unittest.SkipTest("payment_stripe is not installed")
+
+    def _stripe_with_stub(self, **stub_options):
+        """A Stripe acquirer whose API is a local stub, stopped after the test."""
+        self._require_stripe()
+        acquirer = self.env["payment.acquirer"].create({
+            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
+            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
+            "journal_id": self.bank_journal.id,
+        })
+        stub = StripeStub(**stub_options).start()
+        self.addCleanup(stub.stop)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "website_sale_order_handling.stripe_api_url", stub.url
+        )
+        return acquirer, stub
 
     def _pay(self, order, acquirer=None, **tx_values):
         """Pay the order online the way the shop does, and post-process it."""

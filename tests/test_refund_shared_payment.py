@@ -4,7 +4,6 @@ from flectra.tests import tagged
 
 from .refund_common import RefundCase
 from .return_common import ReturnMixin
-from .stripe_stub import StripeStub
 
 
 @tagged("post_install", "-at_install")
@@ -72,17 +71,7 @@ class TestRefundSharedPayment(ReturnMixin, RefundCase):
         self.assertEqual(set(refunds.mapped("state")), {"done"})
 
     def test_one_payment_for_two_orders_on_stripe(self):
-        self._require_stripe()
-        stripe = self.env["payment.acquirer"].create({
-            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
-            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
-            "journal_id": self.bank_journal.id,
-        })
-        stub = StripeStub().start()
-        self.addCleanup(stub.stop)
-        self.env["ir.config_parameter"].sudo().set_param(
-            "website_sale_order_handling.stripe_api_url", stub.url
-        )
+        stripe, stub = self._stripe_with_stub()
         refunds = self._refund_both_in_turn(stripe, stripe_payment_intent="pi_shared_1")
         self.assertEqual(set(refunds.mapped("state")), {"done"})
         self.assertEqual([r["form"]["amount"] for r in stub.requests], ["11500", "3450"])

@@ -4,7 +4,6 @@ from flectra.tests import tagged
 
 from .refund_common import RefundCase
 from .return_common import ReturnMixin
-from .stripe_stub import StripeStub
 
 
 @tagged("post_install", "-at_install")
@@ -68,17 +67,7 @@ class TestReturnRefund(ReturnMixin, RefundCase):
         self.assertFalse(tx.refund_transaction_ids)
 
     def test_refused_refund_stays_received_and_a_retry_reuses_it(self):
-        self._require_stripe()
-        stripe = self.env["payment.acquirer"].create({
-            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
-            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
-            "journal_id": self.bank_journal.id,
-        })
-        stub = StripeStub().start()
-        self.addCleanup(stub.stop)
-        self.env["ir.config_parameter"].sudo().set_param(
-            "website_sale_order_handling.stripe_api_url", stub.url
-        )
+        stripe, stub = self._stripe_with_stub()
         _order, _tx, request = self._received_return(acquirer=stripe, acquirer_reference="ch_ret_1")
         stub.mode = "error"
         request.with_user(self.refunder).action_refund()
