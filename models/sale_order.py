@@ -409,6 +409,9 @@ class SaleOrder(models.Model):
         self.ensure_one()
         if payments is None:
             payments = self._get_online_payments()
+        if not payments:
+            # Also a new order in a form, which has no currency yet.
+            return 0.0
         return self.currency_id.round(
             sum(payment._get_order_refundable_amount(self) for payment in payments)
         )

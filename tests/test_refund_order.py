@@ -7,7 +7,7 @@ from lxml import etree
 
 from flectra import fields
 from flectra.exceptions import AccessError, UserError
-from flectra.tests import tagged
+from flectra.tests import Form, tagged
 
 from .refund_common import RefundCase
 
@@ -168,3 +168,16 @@ class TestRefundOrder(RefundCase):
         self.assertEqual(refund.amount, -121.0)
         self.assertEqual(refund.refund_move_ids.amount_total, 121.0)
         self.assertEqual(refund.refund_move_ids.payment_state, "paid")
+
+    def test_a_new_order_form_opens_before_it_has_a_currency(self):
+        """The refund figures of an order not saved yet, without a pricelist
+        (hence no currency), are nothing to refund, never an error: delivery's
+        own tests open such forms."""
+        order_form = Form(self.env["sale.order"])
+        self.assertEqual(order_form.online_refundable_amount, 0.0)
+        order_form.partner_id = self.customer
+        with order_form.order_line.new() as line:
+            line.product_id = self.product
+        order = order_form.save()
+        self.assertFalse(order.can_refund_online)
+
