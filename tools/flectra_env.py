@@ -335,7 +335,8 @@ def reexec_bench_under_flectra(db, script, max_cron_threads=None):
     bin_path = flectra_bin()
     ensure_postgres()
     addons = "%s,%s" % (module_addons_dir(), default_addons_path(bin_path))
-    if not database_exists(db):
+    if not (database_exists(db) and module_installed(db)):
+        drop_database(db)  # what an interrupted build left
         print("Building %s (install without demo data) ..." % db, flush=True)
         extra = [] if max_cron_threads is None else ["--max-cron-threads=%d" % max_cron_threads]
         cmd = flectra_command(bin_path, addons, db, "-i", MODULE, "--without-demo=all",
