@@ -374,13 +374,14 @@ class SaleOrder(models.Model):
         if carts:
             carts.sudo().write({"cart_last_activity": now})
 
-    def _message_auto_subscribe_notify(self, partner_ids, template):
-        # The salesperson given a new web cart (round robin) is told through the
-        # mail queue: the customer adding to the cart never waits for SMTP.
-        records = self
+    def message_notify(self, **kwargs):
+        # A web cart's notifications, such as the "assigned to you" e-mail to
+        # the salesperson round robin gives it, leave through the mail queue:
+        # the customer adding to the cart never waits for SMTP. (A caller's
+        # mail_notify_force_send context still decides, as in mail.)
         if any(order.website_id and order.state == "draft" for order in self):
-            records = self.with_context(mail_notify_force_send=False)
-        return super(SaleOrder, records)._message_auto_subscribe_notify(partner_ids, template)
+            kwargs.setdefault("force_send", False)
+        return super().message_notify(**kwargs)
 
     def get_cart_resume_url(self):
         """The link that restores this cart in the shop (website_sale's revive flow).
