@@ -132,10 +132,7 @@ class PaymentTransaction(models.Model):
             if tx.is_refund:
                 tx.refunded_amount = tx.refundable_amount = 0.0
                 continue
-            reserved = tx.refund_transaction_ids.filtered(
-                lambda r: r.state in REFUND_RESERVING_STATES
-            )
-            tx.refunded_amount = -sum(reserved.mapped("amount"))
+            tx.refunded_amount = -sum(tx._get_reserving_refunds().mapped("amount"))
             captured = tx.amount if tx.state == "done" else 0.0
             tx.refundable_amount = max(
                 tx.currency_id.round(captured - tx.refunded_amount), 0.0
@@ -218,13 +215,23 @@ class PaymentTransaction(models.Model):
         if self.is_refund or self.state != "done" or order not in self.sale_order_ids:
             return 0.0
         share = self._get_order_shares().get((self.id, order.id), 0.0)
-        reserved = self.refund_transaction_ids.filtered(
+        own = self._get_reserving_refunds(exclude).filtered(
+            lambda r: r.refund_sale_order_id == order
+        )
+        left = self.currency_id.round(share + sum(own.mapped("amount")))
+        return max(min(left, self._get_payment_left(exclude)), 0.0)
+
+    def _get_reserving_refunds(self, exclude=None):
+        """This payment's refunds that hold back its money, but ``exclude``."""
+        return self.refund_transaction_ids.filtered(
             lambda r: r.state in REFUND_RESERVING_STATES and r != exclude
         )
-        own = reserved.filtered(lambda r: r.refund_sale_order_id == order)
-        left = self.currency_id.round(share + sum(own.mapped("amount")))
-        payment_left = self.currency_id.round(self.amount + sum(reserved.mapped("amount")))
-        return max(min(left, payment_left), 0.0)
+
+    def _get_payment_left(self, exclude=None):
+        """What this payment has left to refund, not counting the refund ``exclude``."""
+        self.ensure_one()
+        reserved = self._get_reserving_refunds(exclude)
+        return self.currency_id.round(self.amount + sum(reserved.mapped("amount")))
 
     # ------------------------------------------------------------------
     # Actions
@@ -430,10 +437,7 @@ class PaymentTransaction(models.Model):
             raise UserError(
                 _("%s is not a captured payment: only those can be refunded.", source.reference)
             )
-        others = source.refund_transaction_ids.filtered(
-            lambda r: r != self and r.state in REFUND_RESERVING_STATES
-        )
-        left = currency.round(source.amount + sum(others.mapped("amount")))
+        left = source._get_payment_left(exclude=self)
         order = self.refund_sale_order_id
         if order:
             left = min(left, source._get_order_refundable_amount(order, exclude=self))
@@ -758,7 +762,8 @@ class PaymentTransaction(models.Model):
         ])
         res = super()._cron_post_process_after_done()
         if pending:
-            super(PaymentTransaction, pending)._cron_post_process_after_done()
+            # Through the whole chain, as the done transactions just went.
+            pending._cron_post_process_after_done()
         return res
 
     def _post_process_after_done(self):

@@ -135,9 +135,12 @@ class SaleReturnRequest(models.Model):
     def create(self, vals_list):
         # Requests come from the customer's online form only, through
         # _create_from_portal, which checks the whole return policy.
-        if not self.env.context.get("return_request_from_portal") or any(
+        sets_refund_fields = any(
             vals.get(field) for vals in vals_list for field in REQUEST_REFUND_FIELDS
-        ) and not is_refund_engine(self.env):
+        )
+        if not self.env.context.get("return_request_from_portal") or (
+            sets_refund_fields and not is_refund_engine(self.env)
+        ):
             raise AccessError(
                 _("Return requests are created by customers from the online return form.")
             )
@@ -243,10 +246,11 @@ class SaleReturnRequest(models.Model):
                       name=self.name, refs=", ".join(failed.mapped("reference")))
                 )
             return failed._reserve_retry()
-        for line in self.line_ids:
-            line.quantity_refunded = line._get_refund_quantity()
+        per_line = {line: line._get_refund_quantity() for line in self.line_ids}
+        for line, qty in per_line.items():
+            line.quantity_refunded = qty
         refunds = self.order_id._reserve_refund_lines(
-            self._get_refund_line_quantities(), description=self.name
+            self._get_refund_line_quantities(per_line), description=self.name
         )
         as_refund_engine(self).write(
             {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
@@ -259,12 +263,16 @@ class SaleReturnRequest(models.Model):
             if all(refund.state in ("done", "pending") for refund in request.refund_transaction_ids):
                 request._set_state("refunded")
 
-    def _get_refund_line_quantities(self):
-        """{sale.order.line: quantity} the customer gets their money back for."""
+    def _get_refund_line_quantities(self, per_line=None):
+        """{sale.order.line: quantity} the customer gets their money back for.
+
+        ``per_line``: {request line: quantity}, when the caller computed them.
+        """
         self.ensure_one()
+        if per_line is None:
+            per_line = {line: line._get_refund_quantity() for line in self.line_ids}
         quantities = {}
-        for line in self.line_ids:
-            qty = line._get_refund_quantity()
+        for line, qty in per_line.items():
             if qty > 0:
                 quantities[line.sale_line_id] = quantities.get(line.sale_line_id, 0.0) + qty
         return quantities
