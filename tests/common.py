@@ -74,6 +74,20 @@ class OrderHandlingHttpCase(HttpCase):
 
     browser_size = BROWSER_SIZE
 
+    def browser_js(self, url_path, code, ready="", login=None, timeout=60, **kw):
+        """Flectra's, then the browser leaves the page. A page left open goes
+        on sending requests (product page RPCs, the bus) into the next tests
+        of the class, on the transaction they share with the test thread: a
+        request thread can then fail, or wait for ever and keep the server
+        from exiting after the last test."""
+        try:
+            return super().browser_js(url_path, code, ready=ready, login=login,
+                                      timeout=timeout, **kw)
+        finally:
+            if self.browser:
+                self.browser.navigate_to("about:blank", wait_stop=True)
+                self._wait_remaining_requests()
+
     def _new_portal_customer(self, login, **partner_values):
         """A portal user whose address is complete enough to check out."""
         user = new_test_user(

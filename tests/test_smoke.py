@@ -14,6 +14,10 @@ class TestSmokeModel(OrderHandlingCase):
         self.assertEqual(len(order.picking_ids), 1)
         self.assertEqual(order.picking_ids.move_lines.product_uom_qty, 3)
 
+    def test_to_confirm_menu_opens_under_website_orders(self):
+        menu = self.env.ref("website_sale_order_handling.sale_order_menu_to_confirm")
+        self.assertEqual(menu.parent_id, self.env.ref("website_sale.menu_orders"))
+
 
 @tagged("post_install", "-at_install")
 class TestSmokeHttp(OrderHandlingHttpCase):
@@ -24,10 +28,6 @@ class TestSmokeHttp(OrderHandlingHttpCase):
         response = self.url_open("/shop?search=Teapot")
         self.assertEqual(response.status_code, 200)
         self.assertIn("Smoke Test Teapot", response.text)
-
-    def test_to_confirm_menu_opens_under_website_orders(self):
-        menu = self.env.ref("website_sale_order_handling.sale_order_menu_to_confirm")
-        self.assertEqual(menu.parent_id, self.env.ref("website_sale.menu_orders"))
 
     def test_shop_tour_in_chromium(self):
         self.env["product.product"].create(
