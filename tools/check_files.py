@@ -67,12 +67,30 @@ def check_po(path):
     return problems
 
 
+def check_complete(po_path, pot_path):
+    """A translation has every term of the template: no string of the
+    add-on shows in English to a French or German user."""
+    try:
+        template = {entry.msgid for entry in polib.pofile(pot_path) if entry.msgid}
+        translated = {entry.msgid for entry in polib.pofile(po_path) if not entry.obsolete}
+    except (OSError, ValueError):
+        return []  # check_po says why
+    missing = sorted(template - translated)
+    return ["%s: lacks msgid %r of the .pot (msgmerge it)" % (os.path.relpath(po_path, REPO), m[:60])
+            for m in missing]
+
+
 def main():
     problems = []
     for path in files(".xml"):
         problems += check_xml(path)
     for path in list(files(".po")) + list(files(".pot")):
         problems += check_po(path)
+    templates = list(files(".pot"))
+    for path in files(".po"):
+        for template in templates:
+            if os.path.dirname(template) == os.path.dirname(path):
+                problems += check_complete(path, template)
     for problem in problems:
         print(problem)
     return 1 if problems else 0
