@@ -19,7 +19,7 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         action = order.with_user(user or self.refunder).action_open_refund_wizard()
         self.assertEqual(action["res_model"], WIZARD)
         return Form(
-            self.env[WIZARD].with_user(user or self.refunder).with_context(action["context"])
+            self.env[WIZARD].with_user(user or self.refunder).with_context(**action["context"])
         )
 
     def _line_of(self, form, product):
@@ -152,7 +152,7 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         return order, tx, shipping
 
     def test_shipping_line_left_out_then_refunded_on_its_own(self):
-        order, tx, shipping = self._order_with_shipping()
+        order, tx, _shipping = self._order_with_shipping()
         form = self._form(order)
         self.assertTrue(form.has_delivery_line)
         self.assertTrue(form.include_delivery, "everything left is prefilled, shipping too")
@@ -300,7 +300,18 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         order, tx = self._paid_order(lines=[(self.product, 2)])
         form = self._form(order)
         self.assertFalse(form.can_restock, "nothing delivered yet")
+        self._set_qty(form, self.product, 1)
         self._confirm(form)
+        lamp = order.order_line
+        self.assertFalse(
+            order._restock_refunded_lines({lamp.id: 1.0}), "nothing delivered to take back"
+        )
+        self._deliver(order)
+        form = self._form(order)
+        self.assertTrue(form.can_restock)
+        self.assertFalse(form.restock, "unticked unless asked")
+        self._confirm(form)
+        self.assertEqual(len(tx.refund_transaction_ids), 2)
         self.assertFalse(order.picking_ids.move_lines.filtered("origin_returned_move_id"))
 
     def test_failed_refund_is_retried_not_doubled(self):

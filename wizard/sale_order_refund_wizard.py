@@ -30,7 +30,7 @@ class SaleOrderRefundWizard(models.TransientModel):
         "Shipping Left to Refund", compute="_compute_order_figures", currency_field="currency_id",
     )
     amount = fields.Monetary(
-        "Amount", currency_field="currency_id",
+        currency_field="currency_id",
         help="Given back without a credit note: a gesture, not a return of products.",
     )
     reason = fields.Text(
