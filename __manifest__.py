@@ -32,6 +32,7 @@
         "views/res_config_settings_views.xml",
         "views/sale_order_views.xml",
         "views/sale_order_refund_views.xml",
+        "wizard/sale_order_refund_wizard_views.xml",
         "views/payment_views.xml",
         "views/website_cart_reminder_views.xml",
         "views/cart_recovery_templates.xml",

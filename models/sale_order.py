@@ -1,11 +1,14 @@
+import logging
 from datetime import timedelta
 
 from flectra import _, api, fields, models
 from flectra.exceptions import UserError
 from flectra.osv import expression
-from flectra.tools import float_compare, float_is_zero
+from flectra.tools import float_compare, float_is_zero, plaintext2html
 
 from .payment_transaction import run_in_own_transaction
+
+_logger = logging.getLogger(__name__)
 
 # Cart changes closer together than this write the last activity once.
 CART_ACTIVITY_RESOLUTION = timedelta(minutes=1)
@@ -276,6 +279,70 @@ class SaleOrder(models.Model):
         """The Retry Refund button: send this order's failed refunds again."""
         return self.with_context(refund_retry=True).action_refund()
 
+    def action_open_refund_wizard(self):
+        """The Refund button: choose lines or an amount, and say why, before refunding."""
+        self.ensure_one()
+        self.env["payment.transaction"]._check_refund_rights()
+        order = self.sudo()
+        if order.state == "cancel":
+            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
+        payments = order._get_online_payments()
+        if not payments:
+            raise UserError(
+                _("%s was not paid online: there is no payment to refund.", order.name)
+            )
+        # As before the wizard existed: an acquirer that cannot refund is named at once.
+        unsupported = payments.acquirer_id.filtered(lambda a: a.support_refund == "none")
+        if unsupported:
+            raise UserError(unsupported[0]._get_refund_unsupported_message())
+        return {
+            "name": _("Refund %s", order.name),
+            "type": "ir.actions.act_window",
+            "res_model": "sale.order.refund.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_order_id": self.id},
+        }
+
+    def _refund_chosen(self, line_quantities=None, amount=None, reason="", restock=False):
+        """Refund what the refund wizard chose: ``line_quantities``
+        ({sale.order.line: quantity}), or ``amount`` (no credit note), or,
+        with neither, everything left. ``reason`` is posted as an internal
+        note; ``restock`` returns the refunded stored products to stock.
+        Returns the notification for the salesperson.
+        """
+        self.ensure_one()
+        self.env["payment.transaction"]._check_refund_rights()
+        # The engine works in sudo: the user must at least see this order.
+        self.check_access_rights("read")
+        self.check_access_rule("read")
+        if not (reason or "").strip():
+            raise UserError(_("Write why this order is refunded (internal note)."))
+        order = self.sudo().with_company(self.company_id)
+        if order.state == "cancel":
+            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
+        if not order._get_online_payments():
+            raise UserError(
+                _("%s was not paid online: there is no payment to refund.", order.name)
+            )
+        # Plain data across transactions: the wizard itself is not committed.
+        line_qty_by_id = None
+        if line_quantities is not None:
+            line_qty_by_id = {line.id: qty for line, qty in line_quantities.items()}
+        refund_ids = run_in_own_transaction(
+            order, "_reserve_chosen_refund_ids", line_qty_by_id, amount, reason.strip()
+        )
+        answers = order.env["payment.transaction"]._process_refunds(refund_ids)
+        notification = order._refund_notification(answers)
+        refunds = order.env["payment.transaction"].browse(refund_ids)
+        if restock and all(refund.state in ("pending", "done") for refund in refunds):
+            pickings = order._restock_refunded_lines(refunds._get_refund_line_quantities())
+            if pickings:
+                notification["params"]["message"] += " " + _(
+                    "Return transfer created: %s.", ", ".join(pickings.mapped("name"))
+                )
+        return notification
+
     # ------------------------------------------------------------------
     # Business methods: online returns
     # ------------------------------------------------------------------
@@ -335,6 +402,76 @@ class SaleOrder(models.Model):
         """Deliveries done before this datetime are out of the return window."""
         days = self.website_id.return_window_days
         return fields.Datetime.now() - timedelta(days=days) if days else False
+
+    def _get_return_delivery_pickings(self):
+        """Done deliveries of the order that can be returned, newest first."""
+        self.ensure_one()
+        pickings = self.picking_ids.filtered(
+            lambda p: p.state == "done" and p.location_dest_id.usage == "customer"
+        )
+        return pickings.sorted(lambda p: (p.date_done, p.id), reverse=True)
+
+    def _create_return_pickings(self, to_return):
+        """Return ``{sale.order.line: quantity}`` (in the product's unit) with
+        Flectra's stock return wizard.
+
+        One return per original delivery involved; a line delivered in
+        several parts is taken back from its newest deliveries first.
+        Returns (the return pickings, {line: quantity left that no delivery holds}).
+        """
+        self.ensure_one()
+        to_return = dict(to_return)
+        pickings = self.env["stock.picking"]
+        Wizard = self.env["stock.return.picking"]
+        for picking in self._get_return_delivery_pickings():
+            # The return belongs to the delivery's company, whichever one the user works in.
+            wizard = Wizard.with_company(picking.company_id).with_context(
+                active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
+            ).create({"picking_id": picking.id})
+            wizard._onchange_picking_id()
+            has_quantity = False
+            for wizard_line in wizard.product_return_moves:
+                sale_line = wizard_line.move_id.sale_line_id
+                wanted = to_return.get(sale_line, 0.0)
+                qty = max(min(wanted, wizard_line.quantity), 0.0)
+                wizard_line.write({"quantity": qty, "to_refund": True})
+                if qty > 0:
+                    to_return[sale_line] = wanted - qty
+                    has_quantity = True
+            if has_quantity:
+                pickings |= self.env["stock.picking"].browse(wizard._create_returns()[0])
+        return pickings, to_return
+
+    def _restock_refunded_lines(self, line_qty_by_id):
+        """Return transfers for the refunded stored products ({line id: quantity}),
+        no more than what was delivered and is not returned (or on its way back)
+        yet. Refunding never waits for it: a failure is logged on the order."""
+        self.ensure_one()
+        to_return = {}
+        for line in self.order_line.filtered(lambda ln: ln.id in line_qty_by_id):
+            if line.product_id.type != "product":
+                continue
+            at_customer = line._get_return_delivered_qty() - line._get_return_returned_qty()
+            qty = min(line_qty_by_id[line.id], at_customer)
+            qty = line.product_uom._compute_quantity(qty, line.product_id.uom_id)
+            if float_compare(qty, 0.0, precision_rounding=line.product_id.uom_id.rounding) > 0:
+                to_return[line] = qty
+        if not to_return:
+            return self.env["stock.picking"]
+        try:
+            with self.env.cr.savepoint():
+                return self._create_return_pickings(to_return)[0]
+        except Exception as error:  # pylint: disable=broad-except
+            # The money went back already: the refund stands, the transfer is made by hand.
+            _logger.exception("Order %s: the return transfer of a refund failed", self.id)
+            self.message_post(
+                body=plaintext2html(
+                    _("The products refunded could not be returned to stock (%s): "
+                      "create the return transfer from the delivery.", error)
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+            return self.env["stock.picking"]
 
     def _can_request_return(self):
         """True when the "Return products" button should show on the order."""
@@ -428,11 +565,7 @@ class SaleOrder(models.Model):
         failed = self._get_failed_refunds()
         if failed:
             if not self.env.context.get("refund_retry"):
-                raise UserError(
-                    _("A refund of %(order)s failed before (%(refs)s). Reload the order and "
-                      "use Retry Refund: it sends that same refund again instead of a new one.",
-                      order=self.name, refs=", ".join(failed.mapped("reference")))
-                )
+                self._check_no_failed_refund()
             return failed._reserve_retry()
         if self.env.context.get("refund_retry"):
             raise UserError(_("%s has no failed refund to retry: reload the order.", self.name))
@@ -441,7 +574,87 @@ class SaleOrder(models.Model):
             raise UserError(_("%s is already fully refunded.", self.name))
         self._check_refund_allocation(payments, amount)
         credit_notes = self._create_full_refund_credit_notes()
-        return self._reserve_refunds(payments, amount, credit_notes).ids
+        return self._reserve_refunds(
+            payments, amount, credit_notes, self._get_refund_left_quantities()
+        ).ids
+
+    def _reserve_chosen_refund_ids(self, line_qty_by_id=None, amount=None, reason=""):
+        """What the refund wizard chose (see ``_refund_chosen``), reserved in a
+        transaction of its own by the refund engine. Returns the refund ids."""
+        self.ensure_one()
+        if line_qty_by_id is None and amount is None:
+            refund_ids = self._reserve_full_refund()
+        else:
+            payments = self._get_online_payments()
+            payments._lock_for_refund()
+            self._check_no_failed_refund()
+            if amount is not None:
+                amount = self.currency_id.round(amount)
+                if self.currency_id.compare_amounts(amount, 0.0) <= 0:
+                    raise UserError(_("The amount to refund must be positive."))
+                # An amount is money given back, not lines: no credit note.
+                self._check_refund_allocation(payments, amount)
+                refund_ids = self._reserve_refunds(
+                    payments, amount, self.env["account.move"]
+                ).ids
+            else:
+                line_quantities = {
+                    self.env["sale.order.line"].browse(line_id): qty
+                    for line_id, qty in line_qty_by_id.items() if qty
+                }
+                self._check_refund_left_quantities(line_quantities)
+                refund_ids = self._reserve_refund_lines(line_quantities).ids
+        refunds = self.env["payment.transaction"].browse(refund_ids)
+        self.message_post(
+            body=plaintext2html(
+                _("Refund %(refs)s, reason (internal, not sent to the customer): %(reason)s",
+                  refs=", ".join(refunds.mapped("reference")), reason=reason)
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return refund_ids
+
+    def _check_no_failed_refund(self):
+        failed = self._get_failed_refunds()
+        if failed:
+            raise UserError(
+                _("A refund of %(order)s failed before (%(refs)s). Reload the order and "
+                  "use Retry Refund: it sends that same refund again instead of a new one.",
+                  order=self.name, refs=", ".join(failed.mapped("reference")))
+            )
+
+    def _get_refunded_line_quantities(self):
+        """{sale.order.line id: quantity} refunded, being refunded or failed
+        (held until retried or cancelled), as the refunds recorded it."""
+        self.ensure_one()
+        payments = self._get_online_payments()
+        refunds = payments._get_reserving_refunds().filtered(
+            lambda r: r.refund_sale_order_id == self
+        )
+        return refunds._get_refund_line_quantities()
+
+    def _get_refund_left_quantities(self):
+        """{sale.order.line: quantity} not refunded yet, for every product line."""
+        self.ensure_one()
+        refunded = self._get_refunded_line_quantities()
+        left = {}
+        for line in self.order_line.filtered(lambda ln: not ln.display_type):
+            qty = line.product_uom_qty - refunded.get(line.id, 0.0)
+            if float_compare(qty, 0.0, precision_rounding=line.product_uom.rounding) > 0:
+                left[line] = qty
+        return left
+
+    def _check_refund_left_quantities(self, line_quantities):
+        left = self._get_refund_left_quantities()
+        for line, qty in line_quantities.items():
+            if float_compare(
+                qty, left.get(line, 0.0), precision_rounding=line.product_uom.rounding
+            ) > 0:
+                raise UserError(
+                    _("Cannot refund %(qty)s of %(product)s: only %(left)s of it is left "
+                      "to refund.", qty=qty, product=line.product_id.display_name,
+                      left=left.get(line, 0.0))
+                )
 
     def _get_failed_refunds(self):
         """This order's refunds that failed and hold their amount until retried."""
@@ -514,7 +727,7 @@ class SaleOrder(models.Model):
             # What the customer is owed is what the credit note says, to the cent.
             amount = sum(credit_notes.mapped("amount_total"))
             order._check_refund_allocation(payments, amount)
-        return order._reserve_refunds(payments, amount, credit_notes)
+        return order._reserve_refunds(payments, amount, credit_notes, line_quantities)
 
     def _get_online_payments(self):
         """Captured online payments of the order (refunds excluded), oldest first."""
@@ -598,10 +811,14 @@ class SaleOrder(models.Model):
         for payment, part in self._allocate_refund(payments, amount):
             payment._check_refundable(part, self)
 
-    def _reserve_refunds(self, payments, amount, credit_notes):
+    def _reserve_refunds(self, payments, amount, credit_notes, line_quantities=None):
+        """One refund per payment share; the first records ``line_quantities``
+        (what of the lines this refund gives back), so they count once."""
         refunds = self.env["payment.transaction"]
         for payment, part in self._allocate_refund(payments, amount):
-            refunds |= payment._reserve_refund(part, credit_notes, self)
+            refunds |= payment._reserve_refund(
+                part, credit_notes, self, None if refunds else line_quantities
+            )
         return refunds
 
     def _create_full_refund_credit_notes(self):

@@ -342,20 +342,9 @@ class SaleReturnRequest(models.Model):
         )
         return self.currency_id.round(total) if self.currency_id else total
 
-    def _get_delivery_pickings(self):
-        """Done deliveries of the order that can be returned, newest first."""
-        self.ensure_one()
-        pickings = self.order_id.picking_ids.filtered(
-            lambda p: p.state == "done" and p.location_dest_id.usage == "customer"
-        )
-        return pickings.sorted(lambda p: (p.date_done, p.id), reverse=True)
-
     def _create_return_pickings(self):
-        """Return the requested quantities with the stock return wizard.
-
-        One return per original delivery involved; a line delivered in
-        several parts is taken back from its newest deliveries first.
-        """
+        """Return the requested quantities with the stock return wizard (see
+        ``sale.order._create_return_pickings``)."""
         self.ensure_one()
         to_return = {}
         for line in self.line_ids:
@@ -364,26 +353,9 @@ class SaleReturnRequest(models.Model):
                 line.quantity, sale_line.product_id.uom_id
             )
             to_return[sale_line] = to_return.get(sale_line, 0.0) + qty
-        Wizard = self.env["stock.return.picking"]
-        for picking in self._get_delivery_pickings():
-            # The return belongs to the delivery's company, whichever one the user works in.
-            wizard = Wizard.with_company(picking.company_id).with_context(
-                active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
-            ).create({"picking_id": picking.id})
-            wizard._onchange_picking_id()
-            has_quantity = False
-            for wizard_line in wizard.product_return_moves:
-                sale_line = wizard_line.move_id.sale_line_id
-                wanted = to_return.get(sale_line, 0.0)
-                qty = max(min(wanted, wizard_line.quantity), 0.0)
-                wizard_line.write({"quantity": qty, "to_refund": True})
-                if qty > 0:
-                    to_return[sale_line] = wanted - qty
-                    has_quantity = True
-            if has_quantity:
-                new_picking_id = wizard._create_returns()[0]
-                self.env["stock.picking"].browse(new_picking_id).return_request_id = self
-        for sale_line, qty in to_return.items():
+        pickings, not_returned = self.order_id._create_return_pickings(to_return)
+        pickings.write({"return_request_id": self.id})
+        for sale_line, qty in not_returned.items():
             if float_compare(qty, 0.0, precision_rounding=sale_line.product_id.uom_id.rounding) > 0:
                 raise UserError(
                     _(

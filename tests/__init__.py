@@ -21,6 +21,7 @@ from . import test_refund_return_quantities
 from . import test_refund_shared_payment
 from . import test_refund_stripe
 from . import test_refund_tour
+from . import test_refund_wizard
 from . import test_return_access
 from . import test_return_concurrency
 from . import test_return_policy

@@ -1,6 +1,7 @@
 import threading
 import unittest
 import uuid
+from unittest.mock import patch
 
 from flectra import SUPERUSER_ID, api
 from flectra.tests import new_test_user
@@ -154,6 +155,28 @@ class CommittedRefundCase(OrderHandlingCase):
         }, **values))
         tx._set_transaction_done()
         return tx
+
+    def _hold_in(self, method_name):
+        """Patch ``payment.transaction.<method_name>`` so that the first thread
+        calling it waits there until released; returns (reached, release)."""
+        reached, release = threading.Event(), threading.Event()
+        Transaction = type(self.env["payment.transaction"])
+        original = getattr(Transaction, method_name)
+        held = []
+
+        def holding(records, *args, **kwargs):
+            if not held:
+                held.append(threading.current_thread())
+            if held[0] is threading.current_thread():
+                reached.set()
+                release.wait(WAIT)
+            return original(records, *args, **kwargs)
+
+        patcher = patch.object(Transaction, method_name, holding)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.addCleanup(release.set)
+        return reached, release
 
     def _start(self, work, uid=None, commit=True):
         """Run ``work(env)`` in a worker thread; returns (thread, outcome dict)."""

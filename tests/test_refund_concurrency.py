@@ -4,7 +4,6 @@ Each user runs in a thread of its own with its own cursor and cache, like two
 server workers. The payments they refund are committed data, removed afterwards.
 """
 import threading
-from unittest.mock import patch
 
 from flectra.exceptions import UserError
 from flectra.tests import tagged
@@ -40,28 +39,6 @@ class TestRefundConcurrency(CommittedRefundCase):
             [tx_id or self.tx_id],
         )
         return env.cr.fetchall()
-
-    def _hold_in(self, method_name):
-        """Patch ``payment.transaction.<method_name>`` so that the first thread
-        calling it waits there until released; returns (reached, release)."""
-        reached, release = threading.Event(), threading.Event()
-        Transaction = type(self.env["payment.transaction"])
-        original = getattr(Transaction, method_name)
-        held = []
-
-        def holding(records, *args, **kwargs):
-            if not held:
-                held.append(threading.current_thread())
-            if held[0] is threading.current_thread():
-                reached.set()
-                release.wait(WAIT)
-            return original(records, *args, **kwargs)
-
-        patcher = patch.object(Transaction, method_name, holding)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        self.addCleanup(release.set)
-        return reached, release
 
     def test_two_users_refunding_at_once_make_one_refund(self):
         # The first user holds the payment's lock while checking and reserving.

@@ -132,7 +132,7 @@ class TestRefundOrder(RefundCase):
         arch = self.env["sale.order"].with_user(user).fields_view_get(
             view_id=self.env.ref("sale.view_order_form").id, view_type="form"
         )["arch"]
-        [button] = etree.fromstring(arch).xpath("//button[@name='action_refund']")
+        [button] = etree.fromstring(arch).xpath("//button[@name='action_open_refund_wizard']")
         return json.loads(button.get("modifiers"))
 
     def test_refund_is_not_a_sale_payment_for_the_post_processing_cron(self):
