@@ -23,6 +23,7 @@ from . import test_refund_stripe
 from . import test_refund_tour
 from . import test_return_access
 from . import test_return_concurrency
+from . import test_return_line_reasons
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund
