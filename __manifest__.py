@@ -38,6 +38,7 @@
         "views/return_request_views.xml",
         "views/return_settings_views.xml",
         "views/portal_return_templates.xml",
+        "report/sale_return_report_views.xml",
         "views/menus.xml",
         "views/assets.xml",
     ],

@@ -28,5 +28,6 @@ from . import test_return_migration
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund
+from . import test_return_report
 from . import test_return_request
 from . import test_smoke
