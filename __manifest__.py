@@ -2,7 +2,7 @@
     "name": "eCommerce Order Handling",
     "summary": "Web order queues and assignment, automatic abandoned-cart "
     "reminders, online returns and refunds from the order",
-    "version": "2.0.1.1.0",
+    "version": "2.0.1.2.0",
     "category": "Website/Website",
     "license": "LGPL-3",
     "author": "website_sale_order_handling contributors",
@@ -39,6 +39,7 @@
         "views/return_request_views.xml",
         "views/return_settings_views.xml",
         "views/portal_return_templates.xml",
+        "report/sale_return_report_views.xml",
         "views/menus.xml",
         "views/assets.xml",
     ],

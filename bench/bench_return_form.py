@@ -183,10 +183,10 @@ class Client:
         data = {
             "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1),
             "form_token": re.search(r'name="form_token" value="([^"]+)"', form.text).group(1),
-            "reason_id": str(reason_id),
         }
         line_id = re.search(r'name="qty_(\d+)"', form.text).group(1)
         data["qty_%s" % line_id] = "1"
+        data["reason_%s" % line_id] = str(reason_id)
         elapsed, posted = self.timed("POST", "/my/orders/%s/return" % order_id, data=data)
         assert posted.status_code in (302, 303), "the return was not accepted"
         timings["return form POST"].append((elapsed, self.tag))

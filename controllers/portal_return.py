@@ -1,4 +1,5 @@
 import math
+import re
 import uuid
 
 from werkzeug.exceptions import Forbidden, NotFound
@@ -10,8 +11,12 @@ from flectra.exceptions import AccessError, MissingError, UserError
 from flectra.http import request
 
 # Form fields the return form posts; anything else is ignored.
+# Per order line: its quantity, reason and note (qty_<line id>, reason_<line id>...).
 QTY_PREFIX = "qty_"
-TEXT_FIELDS = ("reason_id", "comment", "phone", "form_token")
+LINE_PREFIXES = (QTY_PREFIX, "reason_", "note_")
+TEXT_FIELDS = ("comment", "phone", "form_token")
+# A database id as posted: digits only (str.isdigit() takes "²"), and in PostgreSQL's integer range.
+ID_PATTERN = re.compile(r"[0-9]{1,9}")
 # No order line is ever bought by the billion: a bigger number is a typo or an attack.
 MAX_QTY = 1e9
 
@@ -44,19 +49,25 @@ class ReturnCustomerPortal(CustomerPortal):
         return {key: value for key, value in post.items() if isinstance(value, str)}
 
     def _parse_return_form(self, order_sudo, post):
-        """Whitelist and cast the posted values; raise UserError on garbage."""
+        """Whitelist and cast the posted values; raise UserError on garbage.
+
+        Returns {sale.order.line id: {"quantity", "reason", "note"}}, which the
+        model checks (reason offered on the website, note length...).
+        """
         if any(
             not isinstance(value, str)
             for key, value in post.items()
-            if key in TEXT_FIELDS or key.startswith(QTY_PREFIX)
+            if key in TEXT_FIELDS or key.startswith(LINE_PREFIXES)
         ):
             raise UserError(_("This form could not be read: please fill it in again."))
-        line_quantities = {}
+        Reason = request.env["sale.return.reason"].sudo()
+        lines = {}
         for key, value in post.items():
             if not key.startswith(QTY_PREFIX):
                 continue
+            suffix = key[len(QTY_PREFIX):]
             try:
-                line_id = int(key[len(QTY_PREFIX):])
+                line_id = int(suffix)
             except ValueError as error:
                 raise UserError(_("A product of this form does not belong to the order.")) from error
             value = (value or "").strip().replace(",", ".")
@@ -68,12 +79,15 @@ class ReturnCustomerPortal(CustomerPortal):
                 raise UserError(_("Quantities must be numbers.")) from error
             if math.isnan(qty) or math.isinf(qty) or abs(qty) > MAX_QTY:
                 raise UserError(_("Quantities must be reasonable numbers."))
-            line_quantities[line_id] = qty
-        reason_id = post.get("reason_id") or ""
-        reason = request.env["sale.return.reason"].sudo()
-        if reason_id.isdigit():
-            reason = reason.browse(int(reason_id)).exists()
-        return line_quantities, reason
+            reason_id = (post.get("reason_%s" % suffix) or "").strip()
+            lines[line_id] = {
+                "quantity": qty,
+                # An unknown id is no reason: the model then says which product lacks one.
+                "reason": Reason.browse(int(reason_id)).exists()
+                if ID_PATTERN.fullmatch(reason_id) else Reason,
+                "note": post.get("note_%s" % suffix) or "",
+            }
+        return lines
 
     def _return_form_values(self, order_sudo, access_token, post=None, error=None):
         post = post or {}
@@ -87,6 +101,7 @@ class ReturnCustomerPortal(CustomerPortal):
                 order_sudo.website_id
             ),
             "comment_max_length": request.env["sale.return.request"]._COMMENT_MAX_LENGTH,
+            "note_max_length": request.env["sale.return.request"]._NOTE_MAX_LENGTH,
             "form_token": post.get("form_token") or uuid.uuid4().hex,
             "post": post,
             "error": error,
@@ -101,11 +116,10 @@ class ReturnCustomerPortal(CustomerPortal):
         error = None
         if request.httprequest.method == "POST":
             try:
-                line_quantities, reason = self._parse_return_form(order_sudo, post)
+                lines = self._parse_return_form(order_sudo, post)
                 return_request = request.env["sale.return.request"].sudo()._create_from_portal(
                     order_sudo,
-                    line_quantities,
-                    reason,
+                    lines,
                     comment=post.get("comment"),
                     phone=post.get("phone"),
                     token=post.get("form_token"),

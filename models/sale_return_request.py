@@ -38,6 +38,8 @@ class SaleReturnRequest(models.Model):
 
     # Longest comment a customer may type on the online form.
     _COMMENT_MAX_LENGTH = 1000
+    # Longest note a customer may type for one product of the form.
+    _NOTE_MAX_LENGTH = 500
     # Requests a single order may receive per hour, against scripted floods.
     _MAX_REQUESTS_PER_HOUR = 5
 
@@ -67,8 +69,10 @@ class SaleReturnRequest(models.Model):
     line_ids = fields.One2many(
         "sale.return.request.line", "request_id", string="Products", readonly=True
     )
-    reason_id = fields.Many2one(
-        "sale.return.reason", required=True, readonly=True
+    # Each line has its own reason: this is their summary, for lists and searches.
+    reason_ids = fields.Many2many(
+        "sale.return.reason", string="Reasons", compute="_compute_reason_ids",
+        search="_search_reason_ids",
     )
     comment = fields.Text(string="Customer Comment", readonly=True)
     phone = fields.Char(string="Contact Phone", readonly=True)
@@ -106,6 +110,14 @@ class SaleReturnRequest(models.Model):
         for request in self:
             request.access_url = "/my/returns/%s" % request.id
         return res
+
+    @api.depends("line_ids.reason_id")
+    def _compute_reason_ids(self):
+        for request in self:
+            request.reason_ids = request.line_ids.reason_id
+
+    def _search_reason_ids(self, operator, value):
+        return [("line_ids.reason_id", operator, value)]
 
     @api.depends("picking_ids")
     def _compute_picking_count(self):
@@ -423,20 +435,20 @@ class SaleReturnRequest(models.Model):
             ) from error
 
     @api.model
-    def _prepare_from_portal_vals(self, order, line_quantities, reason, comment, phone, token):
+    def _prepare_from_portal_vals(self, order, lines, comment, phone, token):
         """Check a submission of the online form and return the request values.
 
-        ``line_quantities`` maps sale.order.line ids to quantities. Every rule
+        ``lines`` maps sale.order.line ids to ``{"quantity": float, "reason":
+        sale.return.reason, "note": str}``: each product returned has its own
+        reason (one of the order's website) and an optional note. Every rule
         of the return policy is checked here; anything wrong raises a
         UserError/ValidationError whose message is shown on the form.
         """
         refusal = order._get_return_refusal_reason()
         if refusal:
             raise UserError(refusal)
-        if not reason or reason not in self.env["sale.return.reason"]._get_for_website(
-            order.website_id
-        ):
-            raise ValidationError(_("Please choose the reason of your return."))
+        if not isinstance(lines, dict) or not all(isinstance(v, dict) for v in lines.values()):
+            raise ValidationError(_("This form could not be read: please fill it in again."))
         if not all(isinstance(value, str) for value in (comment, phone, token) if value):
             raise ValidationError(_("This form could not be read: please fill it in again."))
         comment = (comment or "").strip()
@@ -448,39 +460,44 @@ class SaleReturnRequest(models.Model):
             raise ValidationError(_("This form is not valid anymore: please reload the page."))
         since = order._get_return_window_start()
         requested = order.order_line._get_return_requested_qties()
+        reasons = self.env["sale.return.reason"]._get_for_website(order.website_id)
         lines_vals = []
-        for line_id, qty in line_quantities.items():
+        for line_id, values in lines.items():
             # Notes and sections are lines too, but nothing that can be returned.
             line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid and not ln.display_type)
             if not line:
                 raise ValidationError(_("A product of this form does not belong to the order."))
-            if not isinstance(qty, (int, float)) or math.isnan(qty) or math.isinf(qty) or qty < 0:
-                raise ValidationError(
-                    _("%s: the quantity must be a positive number.", line.product_id.display_name)
-                )
+            product = line.product_id.display_name
+            qty = values.get("quantity")
+            if (
+                isinstance(qty, bool) or not isinstance(qty, (int, float))
+                or math.isnan(qty) or math.isinf(qty) or qty < 0
+            ):
+                raise ValidationError(_("%s: the quantity must be a positive number.", product))
             if float_is_zero(qty, precision_rounding=line.product_uom.rounding):
                 continue
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
             if refusal:
                 raise ValidationError(
-                    _("%(product)s: %(refusal)s", product=line.product_id.display_name, refusal=refusal)
+                    _("%(product)s: %(refusal)s", product=product, refusal=refusal)
                 )
             returnable = line._get_returnable_qty(
                 since=since, requested=requested.get(line.id, 0.0)
             )
             if float_compare(qty, returnable, precision_rounding=line.product_uom.rounding) > 0:
                 if not returnable and since and line._get_return_delivered_qty(since=since) <= 0:
-                    raise ValidationError(
-                        _("%s: the return period has ended.", line.product_id.display_name)
-                    )
+                    raise ValidationError(_("%s: the return period has ended.", product))
                 raise ValidationError(
                     _(
                         "%(product)s: you can return at most %(qty)s.",
-                        product=line.product_id.display_name,
+                        product=product,
                         qty="%g" % returnable,
                     )
                 )
-            lines_vals.append((0, 0, {"sale_line_id": line.id, "quantity": qty}))
+            lines_vals.append((0, 0, dict(
+                self._prepare_line_reason_vals(product, values, reasons),
+                sale_line_id=line.id, quantity=qty,
+            )))
         if not lines_vals:
             raise ValidationError(_("Please enter the quantity of at least one product to return."))
         recent = self.search_count(
@@ -497,12 +514,38 @@ class SaleReturnRequest(models.Model):
         return {
             "order_id": order.id,
             "partner_id": order.partner_id.id,
-            "reason_id": reason.id,
             "comment": comment or False,
             "phone": self._normalize_return_phone(phone, order),
             "submission_token": token or False,
             "line_ids": lines_vals,
         }
+
+    @api.model
+    def _prepare_line_reason_vals(self, product, values, reasons):
+        """The reason and note of one returned product, checked.
+
+        ``product``: its name, for the messages; ``reasons``: those the
+        order's website offers.
+        """
+        reason = values.get("reason")
+        if not isinstance(reason, models.BaseModel) or reason._name != "sale.return.reason":
+            reason = self.env["sale.return.reason"]
+        if not reason:
+            raise ValidationError(_("%s: please choose the reason of your return.", product))
+        if len(reason) != 1 or reason not in reasons:
+            raise ValidationError(
+                _("%s: please choose one of the reasons offered on this form.", product)
+            )
+        note = values.get("note") or ""
+        if not isinstance(note, str):
+            raise ValidationError(_("This form could not be read: please fill it in again."))
+        note = note.strip()
+        if len(note) > self._NOTE_MAX_LENGTH:
+            raise ValidationError(
+                _("%(product)s: the note is too long: %(max)s characters at most.",
+                  product=product, max=self._NOTE_MAX_LENGTH)
+            )
+        return {"reason_id": reason.id, "note": note or False}
 
     @api.model
     def _lock_order(self, order):
@@ -523,12 +566,13 @@ class SaleReturnRequest(models.Model):
         )
 
     @api.model
-    def _create_from_portal(self, order, line_quantities, reason, comment=None, phone=None, token=None):
+    def _create_from_portal(self, order, lines, comment=None, phone=None, token=None):
         """The one way in: create a request from the customer's online form.
 
         Called in sudo by the portal controller once it has checked that the
-        visitor may see ``order``. Submitting the same form twice (same
-        ``token``) returns the first request instead of creating another.
+        visitor may see ``order``. ``lines``: see _prepare_from_portal_vals.
+        Submitting the same form twice (same ``token``) returns the first
+        request instead of creating another.
         """
         order = order.sudo()
         self._lock_order(order)
@@ -538,7 +582,7 @@ class SaleReturnRequest(models.Model):
             )
             if existing:
                 return existing
-        vals = self._prepare_from_portal_vals(order, line_quantities, reason, comment, phone, token)
+        vals = self._prepare_from_portal_vals(order, lines, comment, phone, token)
         try:
             # A concurrent twin of this submission hits the unique token constraint.
             with self.env.cr.savepoint():
@@ -570,6 +614,11 @@ class SaleReturnRequestLine(models.Model):
     quantity = fields.Float(
         string="Requested", digits="Product Unit of Measure", required=True
     )
+    # Every line has a quantity (see quantity_positive): every line has a reason.
+    reason_id = fields.Many2one(
+        "sale.return.reason", required=True, index=True, ondelete="restrict"
+    )
+    note = fields.Char(help="The customer's note on this product.")
     quantity_received = fields.Float(
         string="Received", digits="Product Unit of Measure",
         compute="_compute_quantity_received",

@@ -6,7 +6,7 @@ class ReturnMixin:
 
     @classmethod
     def _setup_return_policy(cls):
-        """The website takes returns for 30 days; requests give a reason."""
+        """The website takes returns for 30 days; each returned product gives a reason."""
         cls.website.write({"allow_online_returns": True, "return_window_days": 30})
         cls.reason = cls.env.ref("website_sale_order_handling.return_reason_damaged")
         cls.Request = cls.env["sale.return.request"]
@@ -30,14 +30,19 @@ class ReturnMixin:
         return order
 
     def _submit(self, order, quantities, reason=None, **kwargs):
-        """Submit the online form as the portal controller does: {product: qty}."""
-        line_quantities = {
-            order.order_line.filtered(lambda ln, p=product: ln.product_id == p).id: qty
-            for product, qty in quantities.items()
-        }
-        return self.env["sale.return.request"].sudo()._create_from_portal(
-            order, line_quantities, reason if reason is not None else self.reason, **kwargs
-        )
+        """Submit the online form as the portal controller does.
+
+        ``quantities``: {product: qty, or {"quantity", "reason", "note"}};
+        a product given a bare quantity gets ``reason`` (self.reason by default).
+        """
+        reason = reason if reason is not None else self.reason
+        lines = {}
+        for product, values in quantities.items():
+            line = order.order_line.filtered(lambda ln, p=product: ln.product_id == p)
+            lines[line.id] = (
+                values if isinstance(values, dict) else {"quantity": values, "reason": reason}
+            )
+        return self.env["sale.return.request"].sudo()._create_from_portal(order, lines, **kwargs)
 
     def _receive(self, request, quantities=None, backorder=True):
         """Validate the open return transfer of ``request``: {product: qty}, all by default."""

@@ -118,7 +118,7 @@ class TestMultiCompany(ReturnMixin, RefundCase):
         self._deliver(order)
         self.assertCompanyB(order.picking_ids, "the delivery")
         request = self.env["sale.return.request"].sudo()._create_from_portal(
-            order, {order.order_line.id: 2}, self.reason_b
+            order, {order.order_line.id: {"quantity": 2, "reason": self.reason_b}}
         )
         as_manager = self._as_manager_in_a(request)
         as_manager.action_approve()

@@ -71,7 +71,8 @@ class TestReturnRequestRace(BaseCase):
             barrier.wait()
             try:
                 env["sale.return.request"]._create_from_portal(
-                    order, {self.ids["line"]: 2}, reason, token=uuid.uuid4().hex
+                    order, {self.ids["line"]: {"quantity": 2, "reason": reason}},
+                    token=uuid.uuid4().hex,
                 )
                 cr.commit()  # pylint: disable=invalid-commit
                 outcomes.append("created")

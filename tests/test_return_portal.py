@@ -65,7 +65,8 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         data = {
             "form_token": form_token,
             "qty_%s" % self.line.id: "1",
-            "reason_id": str(self.reason.id),
+            "reason_%s" % self.line.id: str(self.reason.id),
+            "note_%s" % self.line.id: "",
             "comment": "",
             "phone": "",
         }
@@ -93,10 +94,13 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
 
     def test_logged_in_customer_submits_and_sees_the_confirmation(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self._post({"qty_%s" % self.line.id: "2", "phone": "0470 12 34 56"})
+        response = self._post({"qty_%s" % self.line.id: "2", "phone": "0470 12 34 56",
+                               "note_%s" % self.line.id: "Scratched"})
         request = self._requests(self.order)
         self.assertEqual(len(request), 1)
         self.assertEqual(request.line_ids.quantity, 2)
+        self.assertEqual(request.line_ids.reason_id, self.reason)
+        self.assertEqual(request.line_ids.note, "Scratched")
         self.assertEqual(request.phone, "+32 470 12 34 56")
         self.assertIn("/my/returns/%s" % request.id, response.url)
         self.assertIn("o_wsoh_return_confirmation", response.text)
@@ -115,7 +119,7 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.order._portal_ensure_token()
         self.assertEqual(self.url_open(self.url).status_code, 403)
         self.assertEqual(self.url_open(self.url + "?access_token=nope").status_code, 403)
-        data = {"qty_%s" % self.line.id: "1", "reason_id": str(self.reason.id)}
+        data = {"qty_%s" % self.line.id: "1", "reason_%s" % self.line.id: str(self.reason.id)}
         self.assertIn(self.url_open(self.url + "?access_token=nope", data=data).status_code, (400, 403))
         self.assertFalse(self._requests(self.order))
 
@@ -187,20 +191,57 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self._assert_form_error({key: None}, "could not be read", files={key: ("qty.txt", b"1")})
 
     def test_reason_sent_as_a_file_is_refused(self):
+        key = "reason_%s" % self.line.id
         self._assert_form_error(
-            {"reason_id": None}, "could not be read",
-            files={"reason_id": ("reason.txt", str(self.reason.id).encode())},
+            {key: None}, "could not be read",
+            files={key: ("reason.txt", str(self.reason.id).encode())},
         )
 
-    def test_comment_or_phone_sent_as_a_file_is_refused(self):
-        for field in ("comment", "phone", "form_token"):
+    def test_comment_phone_or_note_sent_as_a_file_is_refused(self):
+        for field in ("comment", "phone", "form_token", "note_%s" % self.line.id):
             self._assert_form_error({field: None}, "could not be read", files={field: ("x.txt", b"x")})
 
     def test_unknown_line_id_is_refused(self):
         self._assert_form_error({"qty_abc": "1"}, "does not belong")
 
-    def test_missing_reason_is_refused(self):
-        self._assert_form_error({"reason_id": ""}, "choose the reason")
+    def test_missing_reason_is_refused_naming_the_product(self):
+        self._assert_form_error(
+            {"reason_%s" % self.line.id: ""}, "Portal Return Lamp: please choose the reason"
+        )
+
+    def test_unknown_or_odd_reason_ids_are_refused_not_a_500(self):
+        # "²" passed str.isdigit() and then failed int(); 30 digits overflowed PostgreSQL.
+        for value in ("\u00b2", "9" * 30, "999999999", "-1", "abc", " ", "1.5"):
+            self._assert_form_error(
+                {"reason_%s" % self.line.id: value}, "Portal Return Lamp: please choose"
+            )
+
+    def test_reason_of_another_website_is_refused(self):
+        elsewhere = self.env["sale.return.reason"].create(
+            {"name": "Elsewhere", "website_id": self.env["website"].create({"name": "W2"}).id}
+        )
+        self._assert_form_error({"reason_%s" % self.line.id: str(elsewhere.id)}, "reasons offered")
+
+    def test_note_over_the_limit_is_refused(self):
+        self._assert_form_error({"note_%s" % self.line.id: "x" * 501}, "note is too long")
+
+    def test_refused_form_shows_again_with_what_was_entered(self):
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        response = self._post({
+            "qty_%s" % self.line.id: "2",
+            "note_%s" % self.line.id: "Dented & scratched",
+            "comment": "Call me first",
+            "phone": "not a phone",
+        })
+        self.assertIn("is not valid", response.text)
+        self.assertFalse(self._requests(self.order))
+        self.assertRegex(response.text, r'name="qty_%s"[^>]*value="2"' % self.line.id)
+        self.assertIn('value="Dented &amp; scratched"', response.text)
+        self.assertRegex(
+            response.text, r'<option value="%s" selected="[^"]+">' % self.reason.id
+        )
+        self.assertIn("Call me first</textarea>", response.text)
+        self.assertIn('value="not a phone"', response.text)
 
     def test_comment_over_the_limit_is_refused(self):
         self._assert_form_error({"comment": "x" * 1001}, "too long")
@@ -227,6 +268,15 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.assertIn("Too many return requests", response.text)
         self.assertEqual(len(self._requests(self.order)), 1)
 
+    def test_return_page_shows_each_products_reason_and_note(self):
+        request = self._submit(self.order, {self.product: {
+            "quantity": 1, "reason": self.reason, "note": "<i>bent</i> shade"}})
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        response = self.url_open("/my/returns/%s" % request.id)
+        self.assertIn(self.reason.name, response.text)
+        self.assertIn("&lt;i&gt;bent&lt;/i&gt; shade", response.text)
+        self.assertNotIn("<i>bent</i>", response.text)
+
     def test_html_in_the_comment_is_stored_and_shown_escaped(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         comment = '<script>alert("returns")</script><b>bold</b>'
@@ -240,7 +290,7 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         _response, csrf, token = self._form()
         data = {"csrf_token": csrf, "form_token": token,
-                "qty_%s" % self.line.id: "1", "reason_id": str(self.reason.id)}
+                "qty_%s" % self.line.id: "1", "reason_%s" % self.line.id: str(self.reason.id)}
         first = self.url_open(self.url, data=data)
         second = self.url_open(self.url, data=data)
         self.assertEqual(len(self._requests(self.order)), 1)
@@ -261,5 +311,8 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
             "/my/orders/%s" % order.id, "wsoh_return_products", login=self.portal_user.login
         )
         request = self._requests(order)
+        self.assertEqual(request.line_ids.product_id, self.product)
         self.assertEqual(request.line_ids.quantity, 2)
-        self.assertEqual(request.reason_id, self.reason)
+        self.assertEqual(request.line_ids.reason_id, self.reason)
+        self.assertEqual(request.line_ids.note, "The shade is broken.")
+        self.assertEqual(request.comment, "Please pick them up on Monday.")

@@ -54,6 +54,54 @@ def abandoned_cart_cron_calls_the_engines_new_home():
     assert "_cron_send_abandoned_cart_email" in cron.code, cron.code
 
 
+# The reasons of the previous version's demo requests, by form token.
+DEMO_REASONS = {
+    "000000000000000000000000dead0001": "return_reason_damaged",
+    "000000000000000000000000dead0002": "return_reason_wrong_item",
+    "000000000000000000000000dead0003": "return_reason_no_longer_needed",
+    "000000000000000000000000dead0004": "return_reason_other",
+    "000000000000000000000000dead0005": "return_reason_not_as_described",
+}
+
+
+@check
+def return_lines_got_their_requests_reason():
+    """2.0.1.2.0: each request's single reason went to every line of it (pre-migrate)."""
+    requests = env["sale.return.request"].search([("submission_token", "in", list(DEMO_REASONS))])
+    assert len(requests) == len(DEMO_REASONS), requests.mapped("submission_token")
+    for request in requests:
+        reason = env.ref("website_sale_order_handling.%s" % DEMO_REASONS[request.submission_token])
+        assert request.line_ids, request.name
+        assert request.line_ids.reason_id == reason, (request.name, request.line_ids.reason_id.name)
+        assert request.reason_ids == reason, (request.name, request.reason_ids.mapped("name"))
+    env.cr.execute("SELECT COUNT(*) FROM sale_return_request_line WHERE reason_id IS NULL")
+    assert env.cr.fetchone()[0] == 0, "lines without a reason"
+    env.cr.execute(
+        """SELECT is_nullable FROM information_schema.columns
+            WHERE table_name = 'sale_return_request_line' AND column_name = 'reason_id'"""
+    )
+    assert env.cr.fetchone()[0] == "NO", "the lines' reason is not NOT NULL"
+    env.cr.execute(
+        """SELECT COUNT(*) FROM information_schema.columns
+            WHERE table_name = 'sale_return_request' AND column_name = 'reason_id'"""
+    )
+    assert env.cr.fetchone()[0] == 0, "the requests' old reason column is left"
+
+
+@check
+def unedited_return_emails_list_each_products_reason():
+    """2.0.1.2.0: the (noupdate) return e-mails nobody edited got the per-product body."""
+    for state in ("requested", "approved", "received", "refunded", "rejected", "cancelled"):
+        template = env.ref("website_sale_order_handling.mail_template_return_%s" % state)
+        assert "line.reason_id.name" in template.body_html, state
+    request = env["sale.return.request"].search(
+        [("submission_token", "=", "000000000000000000000000dead0001")]
+    )
+    template = env.ref("website_sale_order_handling.mail_template_return_requested")
+    body = template._render_field("body_html", request.ids)[request.id]
+    assert request.line_ids.reason_id.name in body, body
+
+
 for function in CHECKS:
     try:
         function()

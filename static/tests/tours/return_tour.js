@@ -3,7 +3,8 @@ flectra.define('website_sale_order_handling.return_tour', function (require) {
 
 var tour = require('web_tour.tour');
 
-// The customer's return flow: order page -> return form -> confirmation.
+// The customer's return flow: order page -> return form (a reason and a note
+// per product) -> confirmation.
 // Started by the test at /my/orders/<id>: no url here, or the tour would go there first.
 tour.register('wsoh_return_products', {
     test: true,
@@ -13,10 +14,14 @@ tour.register('wsoh_return_products', {
         trigger: 'a.o_wsoh_return_products',
     },
     {
-        content: "the product that cannot be returned is shown disabled",
+        content: "the product that cannot be returned is shown disabled, without a reason to choose",
         trigger: '.o_wsoh_return_refusal',
         extra_trigger: 'tr.o_wsoh_return_line input[disabled]',
-        run: function () {},
+        run: function () {
+            if ($('tr.o_wsoh_return_line_reason').length !== 1) {
+                console.error('One reason row is expected: the service has none.');
+            }
+        },
     },
     {
         content: "return two lamps",
@@ -24,14 +29,35 @@ tour.register('wsoh_return_products', {
         run: 'text 2',
     },
     {
-        content: "choose the reason",
-        trigger: 'select[name="reason_id"]',
-        run: 'text Damaged or defective',
+        content: "explain what is wrong with them",
+        trigger: 'tr.o_wsoh_return_line_reason input[name^="note_"]',
+        run: 'text The shade is broken.',
     },
     {
-        content: "explain",
+        content: "write a comment on the whole return",
         trigger: 'textarea[name="comment"]',
-        run: 'text The lamp arrived with a broken shade.',
+        run: 'text Please pick them up on Monday.',
+    },
+    {
+        content: "send the request without choosing a reason",
+        trigger: 'button.o_wsoh_return_submit',
+    },
+    {
+        content: "the form asks the reason of that product and keeps what was typed",
+        trigger: '.o_wsoh_return_error:contains("Portal Return Lamp"):contains("reason")',
+        extra_trigger: 'tr.o_wsoh_return_line_reason input[name^="note_"][value="The shade is broken."]',
+        run: function () {
+            var qty = $('tr.o_wsoh_return_line input[name^="qty_"]:not([disabled])').val();
+            var comment = $('textarea[name="comment"]').val();
+            if (qty !== '2' || comment !== 'Please pick them up on Monday.') {
+                console.error('The form lost what was typed: ' + qty + ' / ' + comment);
+            }
+        },
+    },
+    {
+        content: "choose the reason of the lamps",
+        trigger: 'tr.o_wsoh_return_line_reason select[name^="reason_"]',
+        run: 'text Damaged or defective',
     },
     {
         content: "send the request",
@@ -41,6 +67,12 @@ tour.register('wsoh_return_products', {
         content: "the confirmation page shows the request",
         trigger: '.o_wsoh_return_confirmation:contains("registered")',
         extra_trigger: '.o_wsoh_return_state:contains("Requested")',
+        run: function () {},
+    },
+    {
+        content: "with the reason and the note of the lamps",
+        trigger: 'tr.o_wsoh_return_request_line .o_wsoh_return_line_reason:contains("Damaged or defective")',
+        extra_trigger: 'tr.o_wsoh_return_request_line .o_wsoh_return_line_note:contains("The shade is broken.")',
         run: function () {},
     },
 ]);

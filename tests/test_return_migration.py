@@ -1,0 +1,63 @@
+"""The 2.0.1.2.0 migration scripts, run on this database's tables.
+
+tools/test-upgrade runs them for real on the previous version's data; these
+cover what its demo data has not: a line that has its reason already, and a
+return e-mail an administrator edited.
+"""
+import importlib.util
+import os
+
+from flectra.modules.module import get_module_path
+from flectra.tests import tagged
+
+from .return_common import ReturnCase
+
+MODULE = "website_sale_order_handling"
+
+
+def _script(name):
+    path = os.path.join(get_module_path(MODULE), "migrations", "2.0.1.2.0", name)
+    spec = importlib.util.spec_from_file_location("wsoh_migration_%s" % name[:-3].replace("-", "_"), path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@tagged("post_install", "-at_install")
+class TestReturnMigration(ReturnCase):
+    def test_pre_migrate_copies_the_requests_reason_to_its_lines_without_a_reason(self):
+        wrong_item = self.env.ref("website_sale_order_handling.return_reason_wrong_item")
+        request = self._submit(self._delivered_order(), {self.product: 1})
+        kept = self._submit(self._delivered_order(), {self.product: 1})
+        self.env["base"].flush()
+        cr = self.env.cr
+        # The previous version's tables: the reason on the request, none on the lines.
+        cr.execute("ALTER TABLE sale_return_request ADD COLUMN reason_id INTEGER")
+        cr.execute("UPDATE sale_return_request SET reason_id = %s", (wrong_item.id,))
+        cr.execute("ALTER TABLE sale_return_request_line ALTER COLUMN reason_id DROP NOT NULL")
+        cr.execute("UPDATE sale_return_request_line SET reason_id = NULL WHERE request_id = %s",
+                   (request.id,))
+        _script("pre-migrate.py").migrate(cr, "2.0.1.1.0")
+        self.env["sale.return.request.line"].invalidate_cache()
+        self.assertEqual(request.line_ids.reason_id, wrong_item)
+        self.assertEqual(kept.line_ids.reason_id, self.reason, "a line's own reason stays")
+
+    def test_post_migrate_updates_the_unedited_return_emails_only(self):
+        cr = self.env.cr
+        templates = {
+            state: self.env.ref("website_sale_order_handling.mail_template_return_%s" % state)
+            for state in ("requested", "approved")
+        }
+        # Both as the previous version installed them (never written since)...
+        cr.execute(
+            "UPDATE mail_template SET body_html = '<p>Old body</p>', write_date = create_date WHERE id IN %s",
+            (tuple(t.id for t in templates.values()),),
+        )
+        # ...then an administrator edits one.
+        templates["approved"].invalidate_cache()
+        templates["approved"].body_html = "<p>Our own approval e-mail</p>"
+        self.env["base"].flush()
+        _script("post-migrate.py").migrate(cr, "2.0.1.1.0")
+        self.env["mail.template"].invalidate_cache()
+        self.assertIn("line.reason_id.name", templates["requested"].body_html)
+        self.assertEqual(templates["approved"].body_html, "<p>Our own approval e-mail</p>")
