@@ -2,6 +2,7 @@
 show them, within the batch renderer's budget of SQL queries."""
 import base64
 import re
+from datetime import timedelta
 
 from flectra.tests import tagged
 from flectra.tools import file_open
@@ -129,6 +130,25 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         body = self._emailed_body(other)
         self.assertIn("Qty: 1 &#215; $\N{NO-BREAK SPACE}144.00", body.replace("\u00d7", "&#215;"))
         self.assertNotIn("Subtotal", body)
+
+    def test_shipping_is_shown_apart_so_that_the_amounts_add_up(self):
+        cart = self._abandoned_cart(lines=[(self.chair, 1)])
+        if "is_delivery" not in cart.order_line:
+            self.skipTest("delivery is not installed")
+        carrier_product = self.env["product.product"].create({
+            # Published: the engine skips carts holding an unpublished product.
+            "name": "Test Courier", "type": "service", "list_price": 7.0, "taxes_id": [(6, 0, [])],
+            "is_published": True,
+        })
+        self.env["sale.order.line"].create({
+            "order_id": cart.id, "product_id": carrier_product.id, "product_uom_qty": 1,
+            "price_unit": 7.0, "is_delivery": True,
+        })
+        cart.cart_last_activity = self.now - timedelta(hours=2)
+        body = self._emailed_body(cart)
+        self.assertNotIn("Test Courier", body, "as in the shop's cart, shipping is no product line")
+        self.assertRegex(body, r"Delivery</td>\s*<td[^>]*>\$\N{NO-BREAK SPACE}7.00<")
+        self.assertRegex(body, r"Total</td>\s*<td[^>]*>\$\N{NO-BREAK SPACE}127.00<")
 
     def test_amounts_are_in_the_currency_of_the_order(self):
         eur = self.env.ref("base.EUR")
