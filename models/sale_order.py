@@ -538,6 +538,12 @@ class SaleOrder(models.Model):
             self.get_base_url(), partner.id, partner._cart_reminder_unsubscribe_token()
         )
 
+    def get_cart_prices_tax_included(self):
+        """Whether the shop shows its customers prices with taxes (the Accounting
+        setting behind website_sale's cart), for e-mails that have no web user."""
+        return self.env["ir.config_parameter"].sudo().get_param(
+            "account.show_line_subtotals_tax_selection", "tax_excluded") == "tax_included"
+
     # ------------------------------------------------------------------
     # Business methods: refunds
     # ------------------------------------------------------------------

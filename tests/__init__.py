@@ -1,6 +1,7 @@
 from . import test_abandoned_cart_concurrency
 from . import test_abandoned_cart_eligibility
 from . import test_abandoned_cart_email
+from . import test_abandoned_cart_email_content
 from . import test_abandoned_cart_http
 from . import test_abandoned_cart_isolation
 from . import test_abandoned_cart_smtp
