@@ -184,6 +184,11 @@ class AbandonedCartMailer(models.AbstractModel):
             "step": step["step"],
             "public_partner": website.user_id.partner_id.id or 0,
         }
+        # Shipping and promotion lines carry products that are never published:
+        # only the products the customer chose decide.
+        chosen = "".join(
+            " AND l.%s IS NOT TRUE" % column for column in self._get_cart_extra_line_columns()
+        )
         query = """
             SELECT so.id
               FROM sale_order so
@@ -198,13 +203,14 @@ class AbandonedCartMailer(models.AbstractModel):
                AND p.cart_reminder_opt_out IS NOT TRUE
                AND EXISTS (
                     SELECT 1 FROM sale_order_line l
-                     WHERE l.order_id = so.id AND l.price_unit > 0 AND l.product_uom_qty > 0)
+                     WHERE l.order_id = so.id AND l.price_unit > 0 AND l.product_uom_qty > 0
+                           {chosen})
                AND NOT EXISTS (
                     SELECT 1
                       FROM sale_order_line l
                       JOIN product_product pp ON pp.id = l.product_id
                       JOIN product_template pt ON pt.id = pp.product_tmpl_id
-                     WHERE l.order_id = so.id
+                     WHERE l.order_id = so.id {chosen}
                        AND (pp.active IS NOT TRUE OR pt.active IS NOT TRUE
                             OR pt.sale_ok IS NOT TRUE OR pt.is_published IS NOT TRUE
                             OR pt.website_id != so.website_id))
@@ -223,11 +229,20 @@ class AbandonedCartMailer(models.AbstractModel):
                        AND placed.date_order >= so.cart_last_activity)
              ORDER BY so.id
                FOR UPDATE OF so SKIP LOCKED
-        """
+        """.format(chosen=chosen)
         # Losing a race with another worker is expected and retried by the
         # caller: not an error worth logging.
         self.env.cr.execute(query, params, log_exceptions=False)
         return self.env.cr.fetchall()
+
+    @api.model
+    def _get_cart_extra_line_columns(self):
+        """Boolean columns of sale.order.line that mark a line the shop added
+        (delivery's shipping line, sale_coupon's rewards) when those add-ons
+        are installed."""
+        fields_ = self.env["sale.order.line"]._fields
+        return [name for name in ("is_delivery", "is_reward_line")
+                if name in fields_ and fields_[name].store]
 
     @api.model
     def _filter_in_stock(self, orders):

@@ -147,6 +147,28 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
         self.assertNotEmailed(cart_hidden)
         self.assertNotEmailed(cart_unsellable)
 
+    def test_shipping_and_discount_lines_of_unpublished_products_do_not_stop_the_email(self):
+        # Carriers' and promotions' products are never published on the shop:
+        # a cart that reached the delivery step or got a coupon is a cart still.
+        carrier_product = self.env["product.product"].create(
+            {"name": "Courier", "type": "service", "list_price": 7, "is_published": False})
+        carrier = self.env["delivery.carrier"].create(
+            {"name": "Courier", "product_id": carrier_product.id, "fixed_price": 7})
+        shipped = self._abandoned_cart()
+        shipped.set_delivery_line(carrier, 7.0)
+        discount_product = self.env["product.product"].create(
+            {"name": "10% off", "type": "service", "list_price": 0, "is_published": False})
+        discounted = self._abandoned_cart()
+        self.env["sale.order.line"].create({
+            "order_id": discounted.id, "product_id": discount_product.id,
+            "price_unit": -2.0, "product_uom_qty": 1, "is_reward_line": True,
+        })
+        for cart in shipped | discounted:
+            cart.cart_last_activity = self.now - timedelta(hours=2)
+        self._run_cron()
+        self.assertEmailed(shipped)
+        self.assertEmailed(discounted)
+
     def test_cart_of_a_product_out_of_stock_that_cannot_be_oversold_is_not_emailed(self):
         self.product.inventory_availability = "always"
         in_stock = self._abandoned_cart(lines=[(self.product, 60)])
