@@ -39,6 +39,7 @@
         "views/return_settings_views.xml",
         "views/portal_return_templates.xml",
         "views/menus.xml",
+        "report/website_cart_recovery_report_views.xml",
         "views/assets.xml",
     ],
     "post_init_hook": "post_init_hook",

@@ -1,0 +1,1 @@
+from . import website_cart_recovery_report
