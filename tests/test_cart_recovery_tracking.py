@@ -1,8 +1,14 @@
+import threading
+import time
 from datetime import timedelta
 
-from flectra import fields
+import psycopg2
+
+import flectra
+from flectra import SUPERUSER_ID, api, fields
 from flectra.exceptions import ValidationError
-from flectra.tests import tagged
+from flectra.tests import BaseCase, tagged
+from flectra.tests.common import get_db_name
 
 from .cart_recovery_common import CartRecoveryCase
 from .common import OrderHandlingHttpCase
@@ -239,3 +245,96 @@ class TestCartResumeClickRoute(OrderHandlingHttpCase):
         self.assertEqual(self.carts.mapped("cart_resume_click_count"), [1, 0])
         clicks = self.env["website.cart.recovery.event"].search([("kind", "=", "click")])
         self.assertEqual(clicks.cart_id, cart)
+
+
+@tagged("post_install", "-at_install")
+class TestCartRecoveryConcurrency(BaseCase):
+    """Two new carts of the customer confirmed at the same time, in real
+    transactions: the reminded cart is credited to one of them only."""
+
+    def setUp(self):
+        super().setUp()
+        self.registry = flectra.registry(get_db_name())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
+            website = env["website"].create({"name": "Recovery Race Shop"})
+            product = env["product.product"].create(
+                {"name": "Race Gift Card", "type": "service", "list_price": 20.0, "is_published": True}
+            )
+            partner = env["res.partner"].create({"name": "Race Buyer", "email": "race.buyer@example.com"})
+            orders = env["sale.order"].create([{
+                "partner_id": partner.id,
+                "website_id": website.id,
+                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+            } for _n in range(3)])
+            # The first one was e-mailed yesterday (as the cron's claim leaves it).
+            orders[0].write({"cart_reminder_count": 1, "cart_reminder_last_sent": fields.Datetime.now() - timedelta(days=1)})
+            self.ids = {"website": website.id, "product": product.id, "partner": partner.id, "orders": orders.ids}
+        self.addCleanup(self._delete_data)
+
+    def _delete_data(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            orders = env["sale.order"].browse(self.ids["orders"])
+            env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)]).unlink()
+            orders.write({"state": "cancel"})
+            orders.unlink()
+            env["res.partner"].browse(self.ids["partner"]).unlink()
+            env["product.product"].browse(self.ids["product"]).unlink()
+            env["website"].browse(self.ids["website"]).unlink()
+
+    def _confirm(self, order_id, before_commit=None, started=None):
+        """Confirm in a transaction of its own; retried once after a
+        serialization failure, as Flectra retries a request."""
+        for attempt in range(2):
+            try:
+                with api.Environment.manage(), self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
+                    cr.execute("SELECT 1")  # the snapshot of this transaction starts here
+                    if started and not attempt:
+                        started.set()
+                    env["sale.order"].browse(order_id).action_confirm()
+                    if before_commit and not attempt:
+                        before_commit()
+                return
+            except psycopg2.OperationalError as error:
+                if error.pgcode != "40001" or attempt:
+                    raise
+
+    def test_two_new_carts_confirmed_at_once_credit_the_reminded_cart_once(self):
+        reminded, first, second = self.ids["orders"]
+        confirmed, go, started = threading.Event(), threading.Event(), threading.Event()
+        errors = []
+
+        def hold_commit():
+            confirmed.set()
+            go.wait(30)
+
+        def run(*args, **kwargs):
+            try:
+                self._confirm(*args, **kwargs)
+            except Exception as error:  # reported by the main thread
+                errors.append(error)
+
+        one = threading.Thread(target=run, args=(first,), kwargs={"before_commit": hold_commit})
+        one.start()
+        self.assertTrue(confirmed.wait(60), "the first confirmation got to its commit")
+        two = threading.Thread(target=run, args=(second,), kwargs={"started": started})
+        two.start()
+        started.wait(60)
+        time.sleep(1)  # the second one now waits on the first one's credit
+        go.set()
+        one.join(60)
+        two.join(60)
+        self.assertFalse(errors)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT cart_id, order_id FROM website_cart_recovery_event WHERE kind = 'recovery'"
+                " AND (cart_id IN %s OR order_id IN %s)",
+                (tuple(self.ids["orders"]), tuple(self.ids["orders"])),
+            )
+            self.assertEqual(cr.fetchall(), [(reminded, first)])
+            cr.execute("SELECT id, state, cart_recovered_cart_id FROM sale_order WHERE id IN %s ORDER BY id",
+                       (tuple(self.ids["orders"]),))
+            self.assertEqual(cr.fetchall(), [(reminded, "draft", None), (first, "sale", reminded),
+                                             (second, "sale", None)])
