@@ -161,3 +161,8 @@ class TestCartRecoveryReport(CartRecoveryCase):
         self.assertEqual(action.view_mode, "pivot,graph")
         for view_type in ("pivot", "graph", "search"):
             self.Report.fields_view_get(view_type=view_type)
+        arch = self.env["res.config.settings"].fields_view_get(view_type="form")["arch"]
+        for name in ("cart_recovery_window_days", "cart_recovery_emailed", "cart_recovery_clicks",
+                     "cart_recovery_recovered", "cart_recovery_revenue", "cart_recovery_rate",
+                     "action_open_cart_recovery_report"):
+            self.assertIn('name="%s"' % name, arch)
