@@ -41,6 +41,7 @@
         "views/portal_return_templates.xml",
         "report/sale_return_report_views.xml",
         "views/menus.xml",
+        "report/website_cart_recovery_report_views.xml",
         "views/assets.xml",
     ],
     "post_init_hook": "post_init_hook",

@@ -1,4 +1,7 @@
+from werkzeug.exceptions import NotFound
+
 from flectra import http
+from flectra.addons.website_sale.controllers.main import WebsiteSale
 from flectra.http import request
 
 
@@ -27,3 +30,15 @@ class CartRecovery(http.Controller):
             "website_sale_order_handling.cart_reminder_unsubscribe_page",
             {"status": status, "action": request.httprequest.path},
         )
+
+
+class WebsiteSaleCartResume(WebsiteSale):
+    @http.route()
+    def cart(self, access_token=None, revive="", **post):
+        """The *Resume your order* link of the e-mails: count the click."""
+        if access_token is not None:
+            if not isinstance(access_token, str) or "\x00" in access_token:
+                # website_sale would hand it to PostgreSQL and answer 500.
+                raise NotFound()
+            request.env["sale.order"]._register_cart_resume_click(access_token)
+        return super().cart(access_token=access_token, revive=revive, **post)

@@ -13,4 +13,5 @@ from . import sale_return_reason
 from . import sale_return_request
 from . import stock_picking
 from . import website
+from . import website_cart_recovery_event
 from . import website_cart_reminder

@@ -378,6 +378,7 @@ class AbandonedCartMailer(models.AbstractModel):
             (now, tuple(orders.ids), step),
         )
         claimed = orders.browse([row[0] for row in self.env.cr.fetchall()])
+        self.env["website.cart.recovery.event"]._log_emails(claimed, now)
         claimed.invalidate_cache(["cart_reminder_count", "cart_reminder_last_sent", "cart_recovery_email_sent"])
         return claimed
 

@@ -80,6 +80,27 @@ class SaleOrder(models.Model):
         "address or the template): it gets no more abandoned cart e-mails.",
     )
 
+    # --- What the reminders brought back (website.cart.recovery.event) ---------
+    cart_resume_click_count = fields.Integer(
+        "Resume Clicks", default=0, copy=False, readonly=True,
+        help="Clicks on the Resume your order link of this cart's abandoned cart e-mails.",
+    )
+    cart_recovery_step = fields.Integer(
+        "Recovered by E-mail", copy=False, readonly=True,
+        help="This order was confirmed within the website's recovery window after "
+        "an abandoned cart e-mail: the number of the last e-mail the cart had "
+        "received (1: the first e-mail, 2: the first follow-up reminder, ...).",
+    )
+    cart_recovered_date = fields.Datetime(
+        "Recovered on", copy=False, readonly=True,
+        help="When this order, brought back by an abandoned cart e-mail, was confirmed.",
+    )
+    cart_recovered_cart_id = fields.Many2one(
+        "sale.order", "Recovered Cart", copy=False, readonly=True,
+        help="The e-mailed cart this order recovers: the order itself, or an "
+        "earlier cart of the same customer when they came back without the link.",
+    )
+
     # --- Refunds from the order ------------------------------------------------
     refund_transaction_ids = fields.Many2many(
         "payment.transaction", string="Refunds", compute="_compute_refund_state",
@@ -206,6 +227,13 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+
+    def action_confirm(self):
+        res = super().action_confirm()
+        # Every path to a confirmed order comes here: the payment, the
+        # salesperson's button, the To Confirm queue.
+        self.env["website.cart.recovery.event"]._record_recoveries(self)
+        return res
 
     def action_confirm_web_orders(self):
         """Confirm the selected quotations from the To Confirm queue.
@@ -528,6 +556,12 @@ class SaleOrder(models.Model):
         self.ensure_one()
         # revive=squash: the customer gets this cart back even if the browser holds another one.
         return "%s/shop/cart?access_token=%s&revive=squash" % (self.get_base_url(), self.access_token)
+
+    @api.model
+    def _register_cart_resume_click(self, access_token):
+        """A customer followed the resume link of the cart of ``access_token``:
+        count it (see website.cart.recovery.event._log_resume_click)."""
+        return self.env["website.cart.recovery.event"]._log_resume_click(access_token)
 
     def get_cart_unsubscribe_url(self):
         """The link that stops abandoned cart e-mails to this customer: a page

@@ -70,6 +70,11 @@ class Website(models.Model):
         "website.cart.reminder", "website_id", string="Follow-up Reminders",
     )
     cart_reminder_count = fields.Integer(compute="_compute_cart_reminder_count")
+    cart_recovery_window_days = fields.Integer(
+        "Recovery Window (days)", default=7, required=True,
+        help="An order confirmed this many days or less after an abandoned cart "
+        "e-mail counts as recovered by it.",
+    )
 
     @api.depends("cart_reminder_ids")
     def _compute_cart_reminder_count(self):
@@ -80,6 +85,11 @@ class Website(models.Model):
     def _check_return_window_days(self):
         if any(website.return_window_days < 0 for website in self):
             raise ValidationError(_("The return window cannot be negative."))
+
+    @api.constrains("cart_recovery_window_days")
+    def _check_cart_recovery_window_days(self):
+        if any(website.cart_recovery_window_days < 1 for website in self):
+            raise ValidationError(_("The recovery window of abandoned carts must be at least one day."))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -221,4 +231,17 @@ class Website(models.Model):
         )
         action["domain"] = [("website_id", "=", self.id)]
         action["context"] = {"default_website_id": self.id}
+        return action
+
+    def action_open_cart_recovery_report(self):
+        """Website > Reporting > Abandoned Carts, on this website, last 30 days."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "website_sale_order_handling.website_cart_recovery_report_action"
+        )
+        action["context"] = {
+            "search_default_website_id": self.id,
+            "search_default_last_30_days": 1,
+            "pivot_row_groupby": ["step"],
+        }
         return action

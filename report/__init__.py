@@ -1,1 +1,2 @@
 from . import sale_return_report
+from . import website_cart_recovery_report
