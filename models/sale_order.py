@@ -293,12 +293,7 @@ class SaleOrder(models.Model):
         # In the order's company, as sale's invoicing: credit notes and
         # payments get its journals whichever company the user works in.
         order = self.sudo().with_company(self.company_id)
-        if order.state == "cancel":
-            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
-        if not order._get_online_payments():
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", order.name)
-            )
+        order._check_has_payments_to_refund()
         refund_ids = run_in_own_transaction(order, "_reserve_full_refund")
         answers = order.env["payment.transaction"]._process_refunds(refund_ids)
         return order._refund_notification(answers)
@@ -312,13 +307,7 @@ class SaleOrder(models.Model):
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
         order = self.sudo()
-        if order.state == "cancel":
-            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
-        payments = order._get_online_payments()
-        if not payments:
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", order.name)
-            )
+        payments = order._check_has_payments_to_refund()
         # As before the wizard existed: an acquirer that cannot refund is named at once.
         unsupported = payments.acquirer_id.filtered(lambda a: a.support_refund == "none")
         if unsupported:
@@ -331,6 +320,18 @@ class SaleOrder(models.Model):
             "target": "new",
             "context": {"default_order_id": self.id},
         }
+
+    def _check_has_payments_to_refund(self):
+        """Refuse an order that has nothing to refund; its online payments."""
+        self.ensure_one()
+        if self.state == "cancel":
+            raise UserError(_("%s is cancelled: there is nothing to refund.", self.name))
+        payments = self._get_online_payments()
+        if not payments:
+            raise UserError(
+                _("%s was not paid online: there is no payment to refund.", self.name)
+            )
+        return payments
 
     def _refund_chosen(self, line_quantities=None, amount=None, reason="", restock=False):
         """Refund what the refund wizard chose: ``line_quantities``
@@ -347,12 +348,7 @@ class SaleOrder(models.Model):
         if not (reason or "").strip():
             raise UserError(_("Write why this order is refunded (internal note)."))
         order = self.sudo().with_company(self.company_id)
-        if order.state == "cancel":
-            raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
-        if not order._get_online_payments():
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", order.name)
-            )
+        order._check_has_payments_to_refund()
         # Plain data across transactions: the wizard itself is not committed.
         line_qty_by_id = None
         if line_quantities is not None:
