@@ -104,6 +104,10 @@ class TestOrderQueues(OrderHandlingCase):
         self.assertNotIn(self.wire_old, self._action_records("website_sale.action_unpaid_orders_ecommerce"))
         self.wire_old.transaction_ids._set_transaction_done()
         self.assertFalse(self.wire_old.awaiting_payment)
+        # The order form shows it as a ribbon, beside the returns' button.
+        arch = self.env["sale.order"].fields_view_get(view_type="form")["arch"]
+        self.assertIn('title="Awaiting payment"', arch)
+        self.assertIn('name="action_view_return_requests"', arch)
 
     def test_ecommerce_status_follows_the_order(self):
         self.assertEqual(self.cart.ecommerce_status, "quotation")

@@ -67,6 +67,32 @@ def check_po(path):
     return problems
 
 
+def check_views_defined_once(paths):
+    """A view (record of ir.ui.view, or template) defined twice under one XML
+    id is one view: the second file's arch silently replaces the first's."""
+    seen, problems = {}, []
+    for path in paths:
+        rel = os.path.relpath(path, REPO)
+        if rel.split(os.sep)[0] not in DATA_DIRS + ("report",):
+            continue
+        try:
+            root = etree.parse(path).getroot()
+        except etree.XMLSyntaxError:
+            continue  # check_xml says why
+        for node in root.iter("record", "template"):
+            if node.tag == "record" and node.get("model") != "ir.ui.view":
+                continue
+            xml_id = node.get("id") or ""
+            if "." in xml_id:
+                continue  # another add-on's view, inherited or changed
+            where = "%s:%s" % (rel, node.sourceline)
+            if xml_id in seen:
+                problems.append("%s: view %r is already defined at %s" % (where, xml_id, seen[xml_id]))
+            else:
+                seen[xml_id] = where
+    return problems
+
+
 def check_complete(po_path, pot_path):
     """A translation has every term of the template: no string of the
     add-on shows in English to a French or German user."""
@@ -84,6 +110,7 @@ def main():
     problems = []
     for path in files(".xml"):
         problems += check_xml(path)
+    problems += check_views_defined_once(files(".xml"))
     for path in list(files(".po")) + list(files(".pot")):
         problems += check_po(path)
     templates = list(files(".pot"))
