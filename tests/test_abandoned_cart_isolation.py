@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 from flectra.tests import tagged
+from flectra.tests.common import Form
 
 from .abandoned_cart_common import AbandonedCartCase
 
@@ -51,6 +52,8 @@ class TestAbandonedCartIsolation(AbandonedCartCase):
             self.assertTrue(any(cart.name in line and reason in line for line in logs.output), logs.output)
             note = cart.message_ids.filtered(lambda m: "not sent" in (m.body or ""))
             self.assertEqual(len(note), 1, "the reason is logged on the order")
+            # The order form says it too, beside the e-mails the cart got.
+            self.assertIn(reason, Form(cart).cart_reminder_error)
         # Not retried forever: the next runs leave them alone, and send no one twice.
         self._run_cron()
         self._run_cron()
