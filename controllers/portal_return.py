@@ -82,11 +82,13 @@ class ReturnCustomerPortal(CustomerPortal):
             reason_id = (post.get("reason_%s" % suffix) or "").strip()
             lines[line_id] = {
                 "quantity": qty,
-                # An unknown id is no reason: the model then says which product lacks one.
-                "reason": Reason.browse(int(reason_id)).exists()
-                if ID_PATTERN.fullmatch(reason_id) else Reason,
+                "reason": Reason.browse(int(reason_id)) if ID_PATTERN.fullmatch(reason_id) else Reason,
                 "note": post.get("note_%s" % suffix) or "",
             }
+        # An unknown id is no reason: the model then says which product lacks one.
+        existing = Reason.union(*(values["reason"] for values in lines.values())).exists()
+        for values in lines.values():
+            values["reason"] &= existing
         return lines
 
     def _return_form_values(self, order_sudo, access_token, post=None, error=None):
