@@ -1,15 +1,27 @@
 #!/usr/bin/env python3
-"""Check every XML file with lxml and every translation file with polib.
+"""Check every XML file with lxml, every translation file with polib, and
+every relative link and image of the Markdown files.
 
 Runs inside the lint virtualenv (tools/lint.py), which has both libraries.
+The Markdown check needs only the standard library: run with a Python that
+lacks lxml or polib (``python3 tools/check_files.py``), it checks the
+Markdown files alone and says what it left out; ``--require-all`` (what
+tools/lint.py passes) makes a missing library an error instead.
 Prints one line per problem; exits 1 if there is any.
 """
 import os
 import re
 import sys
+from urllib.parse import unquote
 
-import polib
-from lxml import etree
+try:
+    import polib
+    from lxml import etree
+except ImportError as err:  # the Markdown check needs neither
+    polib = etree = None
+    MISSING_LIBRARY = err.name
+else:
+    MISSING_LIBRARY = None
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_DIRS = {".git", ".test-logs", "__pycache__", "node_modules"}
@@ -106,8 +118,122 @@ def check_complete(po_path, pot_path):
             for m in missing]
 
 
-def main():
-    problems = []
+# --- Markdown: relative links and images -------------------------------------
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+# [text](target "title") and ![alt](target): the target, with or without <>.
+INLINE_LINK = re.compile(r"\]\(\s*(<[^>]*>|[^\s()]*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
+# [label]: target, a reference definition.
+REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
+# <a href="..."> and <img src="..."> written as HTML inside the Markdown.
+HTML_LINK = re.compile(r"<(?:a|img)\b[^>]*?\b(?:href|src)\s*=\s*[\"']([^\"']*)[\"']", re.I)
+HTML_ANCHOR = re.compile(r"<a\b[^>]*?\b(?:name|id)\s*=\s*[\"']([^\"']*)[\"']", re.I)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def markdown_lines(path):
+    """(line number, text) of ``path`` outside fenced code blocks."""
+    with open(path, encoding="utf-8") as source:
+        fence = None
+        for number, line in enumerate(source, 1):
+            opening = FENCE.match(line)
+            if fence:
+                if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                    fence = None
+                continue
+            if opening:
+                fence = opening.group(1)
+                continue
+            yield number, line.rstrip("\n")
+
+
+def heading_slug(text):
+    """The anchor GitHub gives a heading: its text without Markdown, lower
+    case, punctuation dropped (letters, digits, _ and - kept), each space a -."""
+    text = CODE_SPAN.sub(lambda match: match.group(0).strip("`").strip(), text)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links and images: their text
+    text = re.sub(r"<[^>]+>", "", text)  # inline HTML
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
+def markdown_anchors(path):
+    """Every anchor of ``path``: its headings' slugs, the repeated ones
+    numbered -1, -2... as GitHub does, and explicit HTML anchors."""
+    anchors, seen = set(), {}
+    for _number, line in markdown_lines(path):
+        anchors.update(HTML_ANCHOR.findall(line))
+        heading = HEADING.match(line)
+        if not heading:
+            continue
+        slug = heading_slug(heading.group(2))
+        if slug in seen:
+            seen[slug] += 1
+            slug = "%s-%d" % (slug, seen[slug])
+        else:
+            seen[slug] = 0
+        anchors.add(slug)
+    return anchors
+
+
+def markdown_targets(path):
+    """(line number, target) of every link and image of ``path``."""
+    for number, line in markdown_lines(path):
+        reference = REFERENCE.match(line)
+        if reference:
+            yield number, reference.group(1)
+            continue
+        prose = CODE_SPAN.sub("", line)
+        for target in INLINE_LINK.findall(prose) + HTML_LINK.findall(prose):
+            yield number, target
+
+
+def check_markdown_links(paths, repo=REPO):
+    """``path:line: broken link target`` for each relative link or image of
+    the Markdown files ``paths`` whose file does not exist (relative to the
+    Markdown file; to the repository when it starts with /), or whose
+    #anchor is no heading of the Markdown file it points to. Web, mail and
+    other scheme links are not followed."""
+    problems, anchors = [], {}
+    for path in paths:
+        rel = os.path.relpath(path, repo)
+        for number, target in markdown_targets(path):
+            target = target.strip("<>").strip()
+            if not target or SCHEME.match(target) or target.startswith("//"):
+                continue
+            file_part, _hash, anchor = target.partition("#")
+            file_part = unquote(file_part.split("?", 1)[0])
+            if not file_part:
+                resolved = path
+            elif file_part.startswith("/"):
+                resolved = os.path.join(repo, file_part.lstrip("/"))
+            else:
+                resolved = os.path.join(os.path.dirname(path), file_part)
+            resolved = os.path.normpath(resolved)
+            broken = not os.path.exists(resolved)
+            if not broken and anchor and resolved.endswith(".md") and os.path.isfile(resolved):
+                if resolved not in anchors:
+                    anchors[resolved] = markdown_anchors(resolved)
+                broken = unquote(anchor) not in anchors[resolved]
+            if broken:
+                problems.append("%s:%d: broken link %s" % (rel, number, target))
+    return problems
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    problems = check_markdown_links(files(".md"))
+    if MISSING_LIBRARY:
+        message = ("XML and translation files not checked: %s is not installed here "
+                   "(tools/lint.py checks them in its own virtualenv)" % MISSING_LIBRARY)
+        if "--require-all" in argv:
+            problems.append(message)
+        else:
+            print("note: %s" % message, file=sys.stderr)
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
     for path in files(".xml"):
         problems += check_xml(path)
     problems += check_views_defined_once(files(".xml"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Static checks that need no ERP: pylint-odoo, ruff, XML and translation files.
+"""Static checks that need no ERP: pylint-odoo, ruff, XML, translation and Markdown files.
 
 The tools live in a virtualenv under the user's cache folder, built once from
 tools/requirements-lint.txt (rebuilt when that file changes).
@@ -82,8 +82,8 @@ def run_all():
         "ruff", [os.path.join(bin_dir, "ruff"), "check", "--no-cache", "."], cwd=fe.REPO
     )
     failures += check(
-        "XML and translation files",
-        [python, os.path.join(fe.REPO, "tools", "check_files.py")],
+        "XML, translation and Markdown files",
+        [python, os.path.join(fe.REPO, "tools", "check_files.py"), "--require-all"],
     )
     return failures
 
