@@ -3,7 +3,7 @@
 
     tools/bench-db is not needed: run  python3 bench/bench_abandoned_cart.py
     (it builds the database wsoh_bench once with the add-on, without demo data,
-    then bootstraps Flectra in-process with /opt/flectra-venv's Python).
+    then bootstraps Flectra in-process with the Python of the flectra script).
 
 For 5k and 20k draft carts over 2 websites (about 25% eligible), built in bulk
 with SQL, it times (a) this add-on's cron and (b) one unbounded search per

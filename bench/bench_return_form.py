@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the online return form against the native order page.
 
-Run with Flectra's interpreter from the add-on's root:
+Run it with Flectra's own interpreter (the one named on the first line of the
+``flectra`` script, which must be on PATH), from the add-on's root:
 
-    /opt/flectra-venv/bin/python bench/bench_return_form.py [--rebuild]
+    <Flectra's python> bench/bench_return_form.py [--rebuild]
 
 It builds a database (``wsoh_bench_returns``; add-on installed, no demo),
 seeds two portal customers with delivered orders, one of 3 lines per order,
