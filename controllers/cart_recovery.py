@@ -4,32 +4,47 @@ from flectra import http
 from flectra.addons.website_sale.controllers.main import WebsiteSale
 from flectra.http import request
 
+PAGE = "website_sale_order_handling.cart_reminder_unsubscribe_page"
+
 
 class CartRecovery(http.Controller):
     @http.route(
-        "/shop/cart/unsubscribe/<int:partner_id>/<string:token>",
-        type="http", auth="public", website=True, sitemap=False,
+        "/shop/cart/unsubscribe", type="http", auth="public", website=True, sitemap=False,
         methods=["GET", "POST"], csrf=False,
     )
-    def cart_reminder_unsubscribe(self, partner_id, token, **kwargs):
+    def cart_reminder_unsubscribe(self, **_params):
         """Unsubscribe link of the abandoned cart e-mails (RFC 8058).
 
-        GET only shows a page with a confirm button: link scanners and
-        previews fetch every link of an e-mail, and must not unsubscribe
-        anyone. POST unsubscribes: the confirm button, or the mail provider's
-        one-click request (``List-Unsubscribe=One-Click``), which carries no
-        CSRF token; the signed token in the URL authenticates it. A bad token
-        changes nothing and gets its own page, never an error.
+        The link (its query string only) names the address the e-mail went
+        to, the website, and their signature, which is what authenticates a
+        POST (a mail provider's carries no CSRF token). GET only shows a
+        confirm button: link scanners and previews fetch every link of an
+        e-mail. A POST unsubscribes when it is the page's own form
+        (``confirm=1``) or the mail provider's one-click request, whose body
+        must be ``List-Unsubscribe=One-Click``; any other POST only shows the
+        page again. A bad link changes nothing and gets its own page, never
+        an error.
         """
-        Partner = request.env["res.partner"]
-        if request.httprequest.method == "POST":
-            status = Partner._cart_reminder_unsubscribe(partner_id, token)
+        link = request.httprequest.args
+        form = request.httprequest.form
+        Mailer = request.env["website.abandoned.cart.mailer"]
+        args = (link.get("website"), link.get("email"), link.get("token"))
+        is_one_click = form.get("List-Unsubscribe") == "One-Click"
+        is_confirmed = form.get("confirm") == "1"
+        if request.httprequest.method == "POST" and (is_one_click or is_confirmed):
+            status = Mailer._unsubscribe(*args)
         else:
-            status = Partner._cart_reminder_unsubscribe_status(partner_id, token)
-        return request.render(
-            "website_sale_order_handling.cart_reminder_unsubscribe_page",
-            {"status": status, "action": request.httprequest.path},
-        )
+            status = Mailer._get_unsubscribe_status(*args)
+        return request.render(PAGE, {"status": status, "action": request.httprequest.full_path})
+
+    @http.route(
+        "/shop/cart/unsubscribe/<int:partner_id>/<string:token>", type="http", auth="public",
+        website=True, sitemap=False, methods=["GET", "POST"], csrf=False,
+    )
+    def cart_reminder_unsubscribe_by_contact(self, partner_id, token, **_params):
+        """The links of e-mails sent before 2.0.1.3.0 signed a contact, whose
+        address may have changed since: they change nothing any more."""
+        return request.render(PAGE, {"status": "invalid", "action": request.httprequest.path})
 
 
 class WebsiteSaleCartResume(WebsiteSale):

@@ -3,16 +3,31 @@
 Websites hold the settings (website.py), carts their state (sale_order.py);
 this model finds the carts due for each e-mail, claims them exactly once and
 queues their mails, batch by batch, one bad cart never stopping the others.
+
+A person is their address, not a contact: guests get a new contact at each
+checkout. So the opt-out is Flectra's e-mail blacklist (``mail.blacklist``,
+which mass mailing honours and feeds too), checked by normalized address, and
+each e-mail's unsubscribe link signs the address it was sent to.
 """
 import logging
 import threading
+import uuid
 from datetime import datetime, timedelta
 
 from psycopg2.extensions import TransactionRollbackError
+from werkzeug.urls import url_encode
 
 from flectra import _, api, fields, models
 from flectra.exceptions import UserError
-from flectra.tools import email_split_tuples, formataddr, html_escape
+from flectra.tools import (
+    consteq,
+    email_normalize,
+    email_split,
+    email_split_tuples,
+    formataddr,
+    html_escape,
+)
+from flectra.tools.misc import hmac
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +37,8 @@ CART_REMINDER_BATCH_SIZE = 200
 MAX_BATCH_RETRIES = 5
 # Longest failure reason stored on a cart.
 MAX_ERROR_LENGTH = 500
+# What the unsubscribe links sign (with the database secret): an address and a website.
+CART_UNSUBSCRIBE_SCOPE = "website_sale_order_handling.cart_unsubscribe_address"
 
 
 class AbandonedCartMailer(models.AbstractModel):
@@ -113,7 +130,9 @@ class AbandonedCartMailer(models.AbstractModel):
             if not window:
                 break
             after = (window[-1][1], window[-1][0])
-            eligible = self._filter_in_stock(orders.browse([row[0] for row in rows]))
+            eligible = self._filter_in_stock(
+                self._filter_not_blacklisted(orders.browse([row[0] for row in rows]))
+            )
             claimed, failures = self._email_batch(eligible, step, now)
             self.env["base"].flush()
             sent += len(claimed)
@@ -200,7 +219,9 @@ class AbandonedCartMailer(models.AbstractModel):
                AND so.cart_reminder_error IS NULL
                AND so.partner_id != %(public_partner)s
                AND COALESCE(p.email, '') != ''
-               AND p.cart_reminder_opt_out IS NOT TRUE
+               AND NOT EXISTS (
+                    SELECT 1 FROM mail_blacklist bl
+                     WHERE bl.email = p.email_normalized AND bl.active)
                AND EXISTS (
                     SELECT 1 FROM sale_order_line l
                      WHERE l.order_id = so.id AND l.price_unit > 0 AND l.product_uom_qty > 0
@@ -227,6 +248,14 @@ class AbandonedCartMailer(models.AbstractModel):
                      WHERE buyer.commercial_partner_id = p.commercial_partner_id
                        AND placed.state IN ('sale', 'done')
                        AND placed.date_order >= so.cart_last_activity)
+               AND NOT EXISTS (
+                    -- the same person, back as a guest under another contact
+                    SELECT 1
+                      FROM res_partner buyer
+                      JOIN sale_order placed ON placed.partner_id = buyer.id
+                     WHERE buyer.email_normalized = p.email_normalized
+                       AND placed.state IN ('sale', 'done')
+                       AND placed.date_order >= so.cart_last_activity)
              ORDER BY so.id
                FOR UPDATE OF so SKIP LOCKED
         """.format(chosen=chosen)
@@ -243,6 +272,25 @@ class AbandonedCartMailer(models.AbstractModel):
         fields_ = self.env["sale.order.line"]._fields
         return [name for name in ("is_delivery", "is_reward_line")
                 if name in fields_ and fields_[name].store]
+
+    @api.model
+    def _filter_not_blacklisted(self, orders):
+        """The carts none of whose addresses is on the e-mail blacklist.
+
+        The SQL checks the contact's normalized address; a contact whose
+        e-mail field holds several addresses has none, and each of them is
+        checked here, for the whole batch in one query.
+        """
+        addresses = {
+            order: {email_normalize(address) for address in email_split(order.partner_id.email or "")}
+            for order in orders if not order.partner_id.email_normalized
+        }
+        wanted = set().union(*addresses.values()) - {False}
+        if not wanted:
+            return orders
+        blacklisted = set(self.env["mail.blacklist"].sudo().search(
+            [("email", "in", list(wanted))]).mapped("email"))
+        return orders.filtered(lambda order: not addresses.get(order, set()) & blacklisted)
 
     @api.model
     def _filter_in_stock(self, orders):
@@ -287,14 +335,7 @@ class AbandonedCartMailer(models.AbstractModel):
         """
         if not orders:
             return orders, {}
-        # The e-mail links to the cart with its access token: create the
-        # missing ones before rendering (the rows are ours, locked).
-        self.env.cr.execute(
-            "UPDATE sale_order SET access_token = gen_random_uuid()::text"
-            " WHERE id IN %s AND access_token IS NULL",
-            (tuple(orders.ids),),
-        )
-        orders.invalidate_cache(["access_token"])
+        self._ensure_access_tokens(orders)
         vals_by_order, failures = self._build_mails(orders, step["template"], step["name"])
         mails, create_failures = self._create_mails(vals_by_order)
         failures.update(create_failures)
@@ -305,6 +346,27 @@ class AbandonedCartMailer(models.AbstractModel):
             mails[order].unlink()
         self._mark_failed(failures, step["name"])
         return claimed, failures
+
+    @api.model
+    def _ensure_access_tokens(self, orders):
+        """Give the carts without one an access token, as portal.mixin makes
+        them (a uuid4), in one statement: the e-mail links to the cart with
+        it. The rows are ours, locked. Made here, not by PostgreSQL, whose
+        own uuid function needs version 13 (Flectra 2.0 runs on 10 and later)."""
+        self.env.cr.execute(
+            "SELECT id FROM sale_order WHERE id IN %s AND access_token IS NULL", (tuple(orders.ids),)
+        )
+        missing = [row[0] for row in self.env.cr.fetchall()]
+        if missing:
+            self.env.cr.execute(
+                """
+                UPDATE sale_order so SET access_token = new.token
+                  FROM unnest(%s::int[], %s::varchar[]) AS new (id, token)
+                 WHERE so.id = new.id AND so.access_token IS NULL
+                """,
+                (missing, [str(uuid.uuid4()) for _order in missing]),
+            )
+            orders.invalidate_cache(["access_token"])
 
     @api.model
     def _render(self, orders, template):
@@ -431,7 +493,7 @@ class AbandonedCartMailer(models.AbstractModel):
         email_to = self._format_recipients(partner)
         body_html = rendered["body_html"] or ""
         subject = rendered["subject"] or ""
-        unsubscribe_url = order.get_cart_unsubscribe_url()
+        unsubscribe_url = self._get_unsubscribe_url(order)
         return {
             "model": order._name,
             "res_id": order.id,
@@ -459,3 +521,69 @@ class AbandonedCartMailer(models.AbstractModel):
             "auto_delete": False,
             "is_cart_reminder": True,
         }
+
+    # --- Unsubscribe: by address, RFC 8058 ------------------------------------------
+    @api.model
+    def _get_unsubscribe_token(self, website_id, email):
+        """The signature of an unsubscribe link: of a normalized address and a
+        website, keyed by the database secret."""
+        return hmac(self.env(su=True), CART_UNSUBSCRIBE_SCOPE, (int(website_id), email))
+
+    @api.model
+    def _get_unsubscribe_url(self, order):
+        """The unsubscribe link of ``order``'s e-mail: it signs the address the
+        e-mail goes to, so it can only ever blacklist that address."""
+        # A contact's e-mail field may hold several addresses: the link signs
+        # the first, as mass mailing's normalized address is.
+        addresses = email_split(order.partner_id.email or "")
+        email = email_normalize(addresses[0]) if addresses else False
+        if not email:
+            raise UserError(_("The customer's e-mail address %r is not valid.", order.partner_id.email))
+        website_id = order.website_id.id
+        return "%s/shop/cart/unsubscribe?%s" % (order.get_base_url(), url_encode({
+            "website": website_id,
+            "email": email,
+            "token": self._get_unsubscribe_token(website_id, email),
+        }))
+
+    @api.model
+    def _check_unsubscribe_link(self, website_id, email, token):
+        """The normalized address of a genuine link, else None: a forged,
+        altered or foreign link, or one of another website."""
+        if not all(isinstance(value, str) and value for value in (website_id, email, token)):
+            return None
+        if not website_id.isdigit() or len(website_id) > 9 or "\x00" in email + token:
+            return None
+        normalized = email_normalize(email)
+        if normalized != email or not self.env["website"].sudo().browse(int(website_id)).exists():
+            return None
+        if not consteq(self._get_unsubscribe_token(website_id, email), token):
+            return None
+        return normalized
+
+    @api.model
+    def _get_unsubscribe_status(self, website_id, email, token):
+        """What an unsubscribe link would do, changing nothing: ``"confirm"``,
+        ``"already"`` (the address is blacklisted) or ``"invalid"``."""
+        email = self._check_unsubscribe_link(website_id, email, token)
+        if not email:
+            return "invalid"
+        blacklisted = self.env["mail.blacklist"].sudo().search([("email", "=", email)], limit=1)
+        return "already" if blacklisted else "confirm"
+
+    @api.model
+    def _unsubscribe(self, website_id, email, token):
+        """Blacklist the address of a genuine link (and nothing else).
+
+        Returns ``"done"``, ``"already"`` (a valid link used again changes
+        nothing) or ``"invalid"`` (nothing changes).
+        """
+        status = self._get_unsubscribe_status(website_id, email, token)
+        if status != "confirm":
+            return status
+        entry = self.env["mail.blacklist"].sudo()._add(email)
+        website = self.env["website"].sudo().browse(int(website_id))
+        entry.message_post(body=_(
+            "Unsubscribed from the abandoned cart e-mails of %s.", html_escape(website.name)
+        ))
+        return "done"

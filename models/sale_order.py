@@ -83,7 +83,12 @@ class SaleOrder(models.Model):
     # --- What the reminders brought back (website.cart.recovery.event) ---------
     cart_resume_click_count = fields.Integer(
         "Resume Clicks", default=0, copy=False, readonly=True,
-        help="Clicks on the Resume your order link of this cart's abandoned cart e-mails.",
+        help="Clicks on the Resume your order link of this cart's abandoned cart "
+        "e-mails, at most one an hour.",
+    )
+    cart_resume_click_last = fields.Datetime(
+        "Last Resume Click", copy=False, readonly=True,
+        help="The last click on the Resume your order link that was counted.",
     )
     cart_recovery_step = fields.Integer(
         "Recovered by E-mail", copy=False, readonly=True,
@@ -220,6 +225,15 @@ class SaleOrder(models.Model):
             CREATE INDEX IF NOT EXISTS sale_order_cart_reminder_sent_draft_index
                 ON sale_order (website_id, cart_reminder_last_sent, id)
              WHERE state = 'draft' AND cart_reminder_last_sent IS NOT NULL;
+            """
+        )
+        # Every visit of a cart link (the e-mails' Resume your order, the
+        # portal's) looks the cart up by its access token, which portal does
+        # not index: without this, each anonymous click scans sale_order.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS sale_order_wsoh_access_token_index
+                ON sale_order (access_token) WHERE access_token IS NOT NULL
             """
         )
         return res
@@ -560,13 +574,13 @@ class SaleOrder(models.Model):
         return self.env["website.cart.recovery.event"]._log_resume_click(access_token)
 
     def get_cart_unsubscribe_url(self):
-        """The link that stops abandoned cart e-mails to this customer: a page
-        with a confirm button, and the RFC 8058 one-click POST target."""
+        """The link that stops abandoned cart e-mails to this cart's address: a
+        page with a confirm button, and the RFC 8058 one-click POST target.
+
+        Public, as mail templates may only call public methods.
+        """
         self.ensure_one()
-        partner = self.partner_id
-        return "%s/shop/cart/unsubscribe/%s/%s" % (
-            self.get_base_url(), partner.id, partner._cart_reminder_unsubscribe_token()
-        )
+        return self.env["website.abandoned.cart.mailer"]._get_unsubscribe_url(self)
 
     def get_cart_prices_tax_included(self):
         """Whether the shop shows its customers prices with taxes (the Accounting

@@ -9,6 +9,7 @@ numbered as the carts count their e-mails (sale.order.cart_reminder_count):
 from datetime import timedelta
 
 from flectra import api, fields, models
+from flectra.osv import expression
 
 EVENT_KINDS = [
     ("email", "E-mailed"),
@@ -17,6 +18,9 @@ EVENT_KINDS = [
 ]
 # Longer than any access token Flectra makes (a uuid4 is 36 characters).
 MAX_ACCESS_TOKEN_LENGTH = 128
+# A cart's resume clicks count once per this period: reloads, link scanners
+# and scripted visits cannot inflate them.
+RESUME_CLICK_PERIOD = timedelta(hours=1)
 
 
 class WebsiteCartRecoveryEvent(models.Model):
@@ -83,10 +87,11 @@ class WebsiteCartRecoveryEvent(models.Model):
     def _log_resume_click(self, access_token):
         """Count a click on the resume link of the cart of ``access_token``.
 
-        Only a draft cart that got a reminder counts, and only with its own
-        token: anything else (no token, another cart's id, garbage) counts
-        nothing and raises nothing. Returns the cart counted, or an empty
-        recordset.
+        Only a draft cart that got a reminder counts, once per
+        RESUME_CLICK_PERIOD, and only with its own token: anything else (no
+        token, another cart's id, garbage, a click within the hour) counts
+        nothing, writes nothing and raises nothing. One statement, along the
+        access token's index. Returns the cart counted, or an empty recordset.
         """
         carts = self.env["sale.order"].sudo().browse()
         if (
@@ -96,17 +101,20 @@ class WebsiteCartRecoveryEvent(models.Model):
             or "\x00" in access_token
         ):
             return carts
-        self.env["sale.order"].flush(["access_token", "state", "cart_reminder_count"])
-        # One statement: two clicks at once both count, none is lost.
+        self.env["sale.order"].flush(["access_token", "state", "cart_reminder_count", "cart_resume_click_last"])
+        now = fields.Datetime.now()
+        # One statement: of two clicks at once, the row lock lets one count.
         self.env.cr.execute(
             """
             WITH clicked AS (
                 UPDATE sale_order
-                   SET cart_resume_click_count = COALESCE(cart_resume_click_count, 0) + 1
+                   SET cart_resume_click_count = COALESCE(cart_resume_click_count, 0) + 1,
+                       cart_resume_click_last = %(now)s
                  WHERE access_token = %(token)s
                    AND state = 'draft'
                    AND website_id IS NOT NULL
                    AND cart_reminder_count > 0
+                   AND (cart_resume_click_last IS NULL OR cart_resume_click_last <= %(counted_before)s)
              RETURNING id, website_id, company_id, cart_reminder_count
             )
             INSERT INTO website_cart_recovery_event
@@ -117,10 +125,11 @@ class WebsiteCartRecoveryEvent(models.Model):
               FROM clicked
          RETURNING cart_id
             """,
-            {"token": access_token, "now": fields.Datetime.now(), "uid": self.env.uid},
+            {"token": access_token, "now": now, "counted_before": now - RESUME_CLICK_PERIOD,
+             "uid": self.env.uid},
         )
         carts = carts.browse([row[0] for row in self.env.cr.fetchall()])
-        carts.invalidate_cache(["cart_resume_click_count"])
+        carts.invalidate_cache(["cart_resume_click_count", "cart_resume_click_last"])
         return carts
 
     # --- Recoveries: on the confirmation of orders --------------------------------
@@ -135,9 +144,11 @@ class WebsiteCartRecoveryEvent(models.Model):
         * the order is itself a reminded cart (resumed by the link and paid,
           or confirmed by a salesperson): it is credited;
         * else the customer came back without the link: the newest reminded
-          cart of the same commercial partner on the same website that is not
-          credited yet (still a quotation, or cancelled, as a cart merged into
-          another is) is credited to this order.
+          cart of the same person (the same commercial partner, or a contact
+          with the same normalized address: a guest gets a new contact at
+          each checkout) on the same website that is not credited yet (still
+          a quotation, or cancelled, as a cart merged into another is) is
+          credited to this order.
 
         The order records the step and the date. Returns the orders credited.
         """
@@ -177,10 +188,14 @@ class WebsiteCartRecoveryEvent(models.Model):
             return order
         if order.partner_id == website.user_id.partner_id:
             return order.browse()
-        candidates = order.search([
+        same_person = [("partner_id.commercial_partner_id", "=", order.partner_id.commercial_partner_id.id)]
+        if order.partner_id.email_normalized:
+            same_person = expression.OR([
+                same_person, [("partner_id.email_normalized", "=", order.partner_id.email_normalized)]
+            ])
+        candidates = order.search(same_person + [
             ("id", "!=", order.id),
             ("website_id", "=", website.id),
-            ("partner_id.commercial_partner_id", "=", order.partner_id.commercial_partner_id.id),
             ("state", "in", ("draft", "sent", "cancel")),
             ("cart_reminder_count", ">", 0),
             ("cart_reminder_last_sent", ">=", since),

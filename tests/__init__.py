@@ -5,6 +5,7 @@ from . import test_abandoned_cart_email_content
 from . import test_abandoned_cart_http
 from . import test_abandoned_cart_isolation
 from . import test_abandoned_cart_smtp
+from . import test_abandoned_cart_unsubscribe
 from . import test_cart_recovery_report
 from . import test_cart_recovery_tracking
 from . import test_delivery_email

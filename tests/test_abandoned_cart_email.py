@@ -18,8 +18,11 @@ class TestAbandonedCartEmail(AbandonedCartCase):
         self.assertIn("test.customer@example.com", mail.email_to)
         self.assertTrue(cart.access_token)
         self.assertIn("/shop/cart?access_token=%s&amp;revive=squash" % cart.access_token, mail.body_html)
-        token = self.customer._cart_reminder_unsubscribe_token()
-        self.assertIn("/shop/cart/unsubscribe/%s/%s" % (self.customer.id, token), mail.body_html)
+        token = self.env["website.abandoned.cart.mailer"]._get_unsubscribe_token(
+            self.website.id, "test.customer@example.com")
+        self.assertIn(
+            "/shop/cart/unsubscribe?website=%s&amp;email=test.customer%%40example.com&amp;token=%s"
+            % (self.website.id, token), mail.body_html)
         self.assertIn("List-Unsubscribe", mail.headers)
         self.assertIn("Test Storable Lamp", mail.body_html)
         self.assertTrue(cart.cart_recovery_email_sent)
@@ -183,4 +186,4 @@ class TestAbandonedCartManualRecovery(AbandonedCartCase):
         self._run_cron()
         mail = self._reminder_mails(cart)
         self.assertEqual(len(mail), 1)
-        self.assertIn("/shop/cart/unsubscribe/", mail.body_html)
+        self.assertIn("/shop/cart/unsubscribe?", mail.body_html)

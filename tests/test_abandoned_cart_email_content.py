@@ -64,7 +64,8 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         self.assertIn("%s/web/image/website/%d/logo" % (base_url, self.website.id), sources)
         # The links the e-mail had before are still there.
         self.assertIn("/shop/cart?access_token=%s&amp;revive=squash" % cart.access_token, body)
-        self.assertIn("/shop/cart/unsubscribe/%s/" % self.customer.id, body)
+        self.assertIn("/shop/cart/unsubscribe?website=%s&amp;email=test.customer%%40example.com"
+                      % self.website.id, body)
 
     def test_only_inline_styles_and_absolute_images_that_fit_a_phone(self):
         cart = self._abandoned_cart(lines=[(self.product, 1), (self.chair, 1)])

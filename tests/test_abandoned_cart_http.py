@@ -1,5 +1,3 @@
-import ast
-import re
 from datetime import timedelta
 
 from flectra import fields
@@ -28,43 +26,6 @@ class TestAbandonedCartLinks(OrderHandlingHttpCase):
         self.cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
         self.website.write({"send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0})
         self.website.abandoned_cart_email_start = fields.Datetime.now() - timedelta(days=1)
-
-    def _unsubscribe_path(self, partner, token):
-        return "/shop/cart/unsubscribe/%s/%s" % (partner.id, token)
-
-    def test_unsubscribe_link_asks_to_confirm_and_never_unsubscribes_on_get(self):
-        path = self._unsubscribe_path(self.customer, self.customer._cart_reminder_unsubscribe_token())
-        for _scan in range(2):  # a link scanner, then the customer's click
-            response = self.url_open(path)
-            self.assertEqual(response.status_code, 200)
-            self.assertIn("o_cart_reminder_unsubscribe_confirm", response.text)
-        self.customer.invalidate_cache()
-        self.assertFalse(self.customer.cart_reminder_opt_out)
-        # The confirm button posts the form back to the same URL.
-        response = self.url_open(path, data={"confirm": "1"})
-        self.assertEqual(response.status_code, 200)
-        self.assertIn("You are unsubscribed", response.text)
-        self.customer.invalidate_cache()
-        self.assertTrue(self.customer.cart_reminder_opt_out)
-        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
-        self.assertEqual(self.cart.cart_reminder_count, 0, "no e-mail after unsubscribing")
-        replay = self.url_open(path, data={"confirm": "1"})
-        self.assertEqual(replay.status_code, 200)
-        self.assertIn("already unsubscribed", replay.text)
-        self.assertIn("already unsubscribed", self.url_open(path).text)
-
-    def test_one_click_unsubscribe_of_the_mail_header(self):
-        """RFC 8058: the provider POSTs to the List-Unsubscribe URL, without CSRF token."""
-        self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
-        mail = self.env["mail.mail"].search([("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)])
-        headers = ast.literal_eval(mail.headers)
-        self.assertEqual(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
-        url = re.fullmatch(r"<(.+)>", headers["List-Unsubscribe"]).group(1)
-        self.assertIn(url.replace("&", "&amp;"), mail.body_html, "the e-mail links to the same page")
-        response = self.opener.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
-        self.assertEqual(response.status_code, 200)
-        self.customer.invalidate_cache()
-        self.assertTrue(self.customer.cart_reminder_opt_out)
 
     def test_resume_link_of_the_email_restores_the_cart(self):
         self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()

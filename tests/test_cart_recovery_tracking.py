@@ -89,6 +89,31 @@ class TestCartRecoveryTracking(CartRecoveryCase):
         self.assertFalse(reminded.cart_recovery_step)
         self.assertEqual(len(self._recoveries(cart_id=reminded) | self._recoveries(order_id=reminded)), 1)
 
+    def test_path_guest_back_under_a_new_contact_with_the_same_address(self):
+        """Each guest checkout makes a contact: the person is their address."""
+        first_visit = self._new_customer("Guest Returning", email="guest.returning@example.com")
+        reminded = self._emailed_cart(partner=first_visit, sent_days_ago=2)
+        second_visit = self._new_customer("Guest Returning Again", email="Guest.Returning@Example.com")
+        new_cart = self._create_web_order(partner=second_visit, lines=[(self.service, 2)])
+        new_cart.action_confirm()
+        self.assertEqual(new_cart.cart_recovered_cart_id, reminded)
+        self.assertEqual(len(self._recoveries(cart_id=reminded)), 1)
+        # A third visit, another new contact: that reminder is spent, the new order credits nothing.
+        third_visit = self._new_customer("Guest Returning Thrice", email="guest.returning@example.com")
+        again = self._create_web_order(partner=third_visit, lines=[(self.service, 1)])
+        again.action_confirm()
+        self.assertFalse(again.cart_recovered_cart_id)
+        self.assertEqual(len(self._recoveries(order_id=new_cart)), 1)
+        self.assertEqual(len(self.Event.search([("kind", "=", "recovery")])), 1)
+
+    def test_guest_who_ordered_under_a_new_contact_gets_no_more_reminders(self):
+        first_visit = self._new_customer("Guest Ordered", email="guest.ordered@example.com")
+        cart = self._abandoned_cart(partner=first_visit)
+        second_visit = self._new_customer("Guest Ordered Again", email="guest.ordered@example.com")
+        self._create_web_order(partner=second_visit, lines=[(self.service, 1)]).action_confirm()
+        self._run_cron()
+        self.assertNotEmailed(cart)
+
     def test_path_salesperson_confirms_the_reminded_quotation(self):
         cart = self._emailed_cart()
         cart.with_user(self.salesman).action_confirm_web_orders()
@@ -172,11 +197,41 @@ class TestCartResumeClicks(CartRecoveryCase):
         Order = self.env["sale.order"]
         for _click in range(2):
             Order._register_cart_resume_click(cart.access_token)
-        self.assertEqual(cart.cart_resume_click_count, 2)
+        self.assertEqual(cart.cart_resume_click_count, 1, "one an hour")
         self.assertEqual(other.cart_resume_click_count, 0)
+        Order._register_cart_resume_click(other.access_token)
+        self.assertEqual(other.cart_resume_click_count, 1)
         clicks = self.Event.search([("kind", "=", "click")])
-        self.assertEqual(clicks.cart_id, cart)
+        self.assertEqual(clicks.cart_id, cart | other)
         self.assertEqual(clicks.mapped("step"), [1, 1])
+
+    def test_a_cart_counts_one_click_an_hour_however_often_its_link_is_opened(self):
+        cart = self._emailed_cart()
+        Order = self.env["sale.order"]
+        with self.assertQueryCount(1):
+            self.assertEqual(Order._register_cart_resume_click(cart.access_token), cart)
+        with self.assertQueryCount(1):  # not counted: one query, which writes nothing
+            self.assertFalse(Order._register_cart_resume_click(cart.access_token))
+        for _request in range(1000):
+            Order._register_cart_resume_click(cart.access_token)
+        self.assertEqual(cart.cart_resume_click_count, 1)
+        self.assertEqual(len(self.Event.search([("kind", "=", "click")])), 1)
+        # An hour later the customer comes back: that counts again, once.
+        cart.cart_resume_click_last = fields.Datetime.now() - timedelta(minutes=61)
+        for _request in range(10):
+            Order._register_cart_resume_click(cart.access_token)
+        self.assertEqual(cart.cart_resume_click_count, 2)
+        self.assertEqual(len(self.Event.search([("kind", "=", "click")])), 2)
+
+    def test_click_lookup_uses_the_access_token_index(self):
+        cart = self._emailed_cart()
+        self.env["base"].flush()
+        self.env.cr.execute("SET LOCAL enable_seqscan = off")
+        self.env.cr.execute(
+            "EXPLAIN UPDATE sale_order SET cart_resume_click_count = 1 WHERE access_token = %s",
+            (cart.access_token,))
+        plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("sale_order_wsoh_access_token_index", plan)
 
     def test_bad_tokens_count_nothing_and_raise_nothing(self):
         cart = self._emailed_cart()
@@ -245,6 +300,16 @@ class TestCartResumeClickRoute(OrderHandlingHttpCase):
         )
         self.carts.invalidate_cache()
         self.assertEqual(self.carts.mapped("cart_resume_click_count"), [1, 0])
+        # Reloads of the link count nothing more, and cost the same queries each time.
+        link = "/shop/cart?access_token=%s&revive=squash" % cart.access_token
+        queries = []
+        for _reload in range(6):
+            before = flectra.sql_db.sql_counter
+            self.assertEqual(self.url_open(link).status_code, 200)
+            queries.append(flectra.sql_db.sql_counter - before)
+        self.assertEqual(len(set(queries[1:])), 1, queries)
+        cart.invalidate_cache()
+        self.assertEqual(cart.cart_resume_click_count, 1)
         # The demo data's clicks are older: only this test's count here.
         clicks = self.env["website.cart.recovery.event"].search(
             [("kind", "=", "click"), ("id", ">", self.last_event_id)]

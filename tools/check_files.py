@@ -221,9 +221,22 @@ def check_markdown_links(paths, repo=REPO):
     return problems
 
 
+def check_tests_imported():
+    """Flectra runs only the test files tests/__init__.py imports: a file
+    left out would never run, and nobody would notice."""
+    folder = os.path.join(REPO, "tests")
+    with open(os.path.join(folder, "__init__.py"), encoding="utf-8") as init:
+        imported = set(re.findall(r"^from \. import (\w+)$", init.read(), re.MULTILINE))
+    return [
+        "tests/%s: not imported by tests/__init__.py, so it never runs" % name
+        for name in sorted(os.listdir(folder))
+        if name.startswith("test_") and name.endswith(".py") and name[:-3] not in imported
+    ]
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    problems = check_markdown_links(files(".md"))
+    problems = check_markdown_links(files(".md")) + check_tests_imported()
     if MISSING_LIBRARY:
         message = ("XML and translation files not checked: %s is not installed here "
                    "(tools/lint.py checks them in its own virtualenv)" % MISSING_LIBRARY)

@@ -85,6 +85,10 @@ def run_all():
         "XML, translation and Markdown files",
         [python, os.path.join(fe.REPO, "tools", "check_files.py"), "--require-all"],
     )
+    failures += check(
+        "SQL for PostgreSQL 10",
+        [sys.executable, os.path.join(fe.REPO, "tools", "check_sql.py")],
+    )
     return failures
 
 

@@ -126,6 +126,18 @@ def unedited_cart_email_shows_the_products():
     assert "/web/image/product.product/%d/" % product.id in body, body
 
 
+@check(since="2.0.1.3.0")
+def cart_opt_outs_are_on_the_blacklist():
+    """2.0.1.3.0: the contact who unsubscribed has her address on the e-mail
+    blacklist, and her cart is still not e-mailed."""
+    partner = env.ref("website_sale_order_handling.partner_cart_opted_out_demo")
+    assert "cart_reminder_opt_out" not in partner._fields
+    assert env["mail.blacklist"].search([("email", "=", partner.email_normalized)]), partner.email
+    cart = env.ref("website_sale_order_handling.sale_order_abandoned_opted_out_demo")
+    env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(cart.website_id)
+    assert cart.cart_reminder_count == 0, cart.cart_reminder_count
+
+
 for since, function in CHECKS:
     if _version(UPGRADED_FROM) >= _version(since):
         print("UPGRADE-CHECK SKIP %s (migration to %s; the database was at %s)"
