@@ -372,14 +372,22 @@ class SaleOrder(models.Model):
         )
         answers = order.env["payment.transaction"]._process_refunds(refund_ids)
         notification = order._refund_notification(answers)
-        refunds = order.env["payment.transaction"].browse(refund_ids)
-        if restock and all(refund.state in ("pending", "done") for refund in refunds):
-            pickings = order._restock_refunded_lines(refunds._get_refund_line_quantities())
-            if pickings:
+        if restock and answers and all(answer["state"] in ("pending", "done") for answer in answers):
+            # The refunds were committed by transactions younger than this
+            # request's: only a transaction of its own sees them.
+            names = run_in_own_transaction(order, "_restock_refunds", refund_ids)
+            if names:
                 notification["params"]["message"] += " " + _(
-                    "Return transfer created: %s.", ", ".join(pickings.mapped("name"))
+                    "Return transfer created: %s.", ", ".join(names)
                 )
         return notification
+
+    def _restock_refunds(self, refund_ids):
+        """Return transfers for what the refunds ``refund_ids`` gave back;
+        the names of the transfers created."""
+        refunds = self.env["payment.transaction"].browse(refund_ids)
+        pickings = self._restock_refunded_lines(refunds._get_refund_line_quantities())
+        return pickings.mapped("name")
 
     # ------------------------------------------------------------------
     # Business methods: online returns

@@ -21,6 +21,7 @@ from . import test_refund_durability
 from . import test_refund_forgery
 from . import test_refund_lines
 from . import test_refund_order
+from . import test_refund_real_server
 from . import test_refund_return_quantities
 from . import test_refund_shared_payment
 from . import test_refund_stripe
