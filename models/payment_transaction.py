@@ -1,5 +1,4 @@
 import hashlib
-import json
 import logging
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ _REFUND_ENGINE_KEY = "website_sale_order_handling_refund_engine"
 # Fields that make a transaction a refund, or tie it to what it refunds.
 REFUND_ONLY_FIELDS = frozenset({
     "is_refund", "source_transaction_id", "refund_sale_order_id",
-    "refund_idempotency_key", "refund_move_ids", "refund_line_quantities",
+    "refund_idempotency_key", "refund_move_ids", "refund_ledger_ids",
 })
 # Fields of a refund transaction that say how much goes where, and whether it went.
 REFUND_TRUSTED_FIELDS = REFUND_ONLY_FIELDS | {
@@ -96,10 +95,10 @@ class PaymentTransaction(models.Model):
         readonly=True, copy=False,
         help="Sent with every attempt of this refund, so the acquirer never refunds it twice.",
     )
-    refund_line_quantities = fields.Text(
-        readonly=True, copy=False,
-        help="What this refund gave back per order line ({line id: quantity}, JSON), "
-        "so that the order knows what is left to refund per line.",
+    refund_ledger_ids = fields.One2many(
+        "sale.order.refund.line", "refund_id", readonly=True, copy=False,
+        help="What this refund gives back per order line, shipping and amount: what "
+        "every refund door reads to know what is left to refund.",
     )
     refund_customer_notified = fields.Boolean(
         readonly=True, copy=False,
@@ -228,12 +227,8 @@ class PaymentTransaction(models.Model):
         return max(min(left, self._get_payment_left(exclude)), 0.0)
 
     def _get_refund_line_quantities(self):
-        """{sale.order.line id: quantity} these refunds gave back."""
-        quantities = {}
-        for refund in self:
-            for line_id, qty in json.loads(refund.refund_line_quantities or "{}").items():
-                quantities[int(line_id)] = quantities.get(int(line_id), 0.0) + qty
-        return quantities
+        """{sale.order.line id: quantity} these refunds gave back (their ledger)."""
+        return self.refund_ledger_ids._get_quantities()
 
     def _get_reserving_refunds(self, exclude=None):
         """This payment's refunds that hold back its money, but ``exclude``."""
@@ -414,12 +409,12 @@ class PaymentTransaction(models.Model):
         """
         return self._reserve_refund(amount, refund_moves, order).ids
 
-    def _reserve_refund(self, amount=None, refund_moves=None, order=None, line_quantities=None):
+    def _reserve_refund(self, amount=None, refund_moves=None, order=None, ledger=None):
         """Lock, check and create the refund transaction, in draft.
 
         ``order``: the order whose share of this payment is refunded (the
-        payment's only order when it paid one). ``line_quantities``: what of
-        its lines it gives back, recorded on the refund.
+        payment's only order when it paid one). ``ledger``: the values of its
+        refund ledger lines (sale.order.refund.line), what it gives back.
         """
         self.ensure_one()
         self._lock_for_refund()
@@ -429,7 +424,9 @@ class PaymentTransaction(models.Model):
             amount = self._get_order_refundable_amount(order) if order else self.refundable_amount
         amount = self.currency_id.round(amount)
         self._check_refundable(amount, order)
-        vals = self._prepare_refund_transaction_vals(amount, refund_moves, order, line_quantities)
+        if ledger is None and order:
+            ledger = self.env["sale.order.refund.line"]._prepare_lines(order, None, amount)
+        vals = self._prepare_refund_transaction_vals(amount, refund_moves, order, ledger)
         return as_refund_engine(self).create(vals).with_env(self.env)
 
     def _reserve_retry(self):
@@ -518,9 +515,8 @@ class PaymentTransaction(models.Model):
                   ", ".join(self.mapped("reference")))
             ) from None
 
-    def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None,
-                                         line_quantities=None):
-        """``line_quantities``: {sale.order.line: quantity} this refund gives back."""
+    def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None, ledger=None):
+        """``ledger``: the values of the refund ledger lines this refund writes."""
         self.ensure_one()
         # The reference, hence the idempotency key, depends only on what is
         # committed: a rolled back attempt retried later gets the same key.
@@ -538,9 +534,7 @@ class PaymentTransaction(models.Model):
             "partner_id": self.partner_id.id,
             "partner_country_id": self.partner_country_id.id,
             "refund_move_ids": [(6, 0, refund_moves.ids if refund_moves else [])],
-            "refund_line_quantities": json.dumps(
-                {str(line.id): qty for line, qty in line_quantities.items()}
-            ) if line_quantities else False,
+            "refund_ledger_ids": [(0, 0, vals) for vals in ledger or []],
             "refund_idempotency_key": hashlib.sha256(
                 ("%s-refund-%s" % (db_uuid, reference)).encode()
             ).hexdigest(),

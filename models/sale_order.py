@@ -107,6 +107,11 @@ class SaleOrder(models.Model):
     )
 
     # --- Refunds from the order ------------------------------------------------
+    refund_ledger_ids = fields.One2many(
+        "sale.order.refund.line", "order_id", readonly=True, copy=False,
+        help="What the refunds of this order gave back, per line: the one record every "
+        "refund door reads.",
+    )
     refund_transaction_ids = fields.Many2many(
         "payment.transaction", string="Refunds", compute="_compute_refund_state",
     )
@@ -405,8 +410,11 @@ class SaleOrder(models.Model):
     def _get_return_lines_info(self):
         """One entry per delivered product line, for the return form.
 
-        Each entry: ``line``, ``delivered`` and ``returnable`` quantities (in
-        the line's unit), and ``refusal`` (why it cannot be returned, or '').
+        Each entry: ``line``, ``delivered``, ``refunded`` (what the refund
+        ledger gave back of it) and ``returnable`` quantities (in the line's
+        unit), and ``refusal`` (why it cannot be returned, or ''). A unit
+        refunded already (the customer kept it, or it came back) is never
+        returned for money again.
         """
         self.ensure_one()
         since = self._get_return_window_start()
@@ -414,6 +422,7 @@ class SaleOrder(models.Model):
         lines = self.order_line.filtered(lambda ln: not ln.display_type)
         # One query for the requested quantities of all lines, not one per line.
         requested = lines._get_return_requested_qties()
+        refunded_qties = self._get_refunded_line_quantities()
         for line in lines:
             if line.product_id.type in ("product", "consu"):
                 delivered = line._get_return_delivered_qty()
@@ -423,21 +432,32 @@ class SaleOrder(models.Model):
             if float_is_zero(delivered, precision_rounding=line.product_uom.rounding):
                 continue
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
+            refunded = refunded_qties.get(line.id, 0.0)
             returnable = (
                 0.0 if refusal
-                else line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0))
+                else min(
+                    line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0)),
+                    line.product_uom_qty - refunded - requested.get(line.id, 0.0),
+                )
             )
-            if not refusal and float_is_zero(
-                returnable, precision_rounding=line.product_uom.rounding
-            ):
+            rounding = line.product_uom.rounding
+            if float_compare(returnable, 0.0, precision_rounding=rounding) <= 0:
+                returnable = 0.0
+            if not refusal and not returnable:
                 if since and line._get_return_delivered_qty(since=since) <= 0:
-                    refusal = _("The return period for this product has ended.")
+                    refusal = _("The return period has ended.")
+                elif float_compare(refunded, 0.0, precision_rounding=rounding) > 0 and float_compare(
+                    refunded + requested.get(line.id, 0.0), line.product_uom_qty,
+                    precision_rounding=rounding,
+                ) >= 0:
+                    refusal = _("Already refunded.")
                 else:
                     refusal = _("Everything delivered is already returned or requested.")
             info.append(
                 {
                     "line": line,
                     "delivered": delivered,
+                    "refunded": refunded,
                     "returnable": returnable,
                     "refusal": refusal,
                 }
@@ -683,13 +703,9 @@ class SaleOrder(models.Model):
 
     def _get_refunded_line_quantities(self):
         """{sale.order.line id: quantity} refunded, being refunded or failed
-        (held until retried or cancelled), as the refunds recorded it."""
+        (held until retried or cancelled): the refund ledger's."""
         self.ensure_one()
-        payments = self._get_online_payments()
-        refunds = payments._get_reserving_refunds().filtered(
-            lambda r: r.refund_sale_order_id == self
-        )
-        return refunds._get_refund_line_quantities()
+        return self.sudo().refund_ledger_ids._filter_holding()._get_quantities()
 
     def _get_refund_left_quantities(self):
         """{sale.order.line: quantity} not refunded yet, for every product line."""
@@ -741,8 +757,9 @@ class SaleOrder(models.Model):
         line_quantities = {line.with_env(self.env): qty for line, qty in line_quantities.items()}
         return self._reserve_refund_lines(line_quantities, description).ids
 
-    def _reserve_refund_lines(self, line_quantities, description=None):
-        """Lock, check, and create the refund(s) of these lines, in draft."""
+    def _reserve_refund_lines(self, line_quantities, description=None, return_request=None):
+        """Lock, check, and create the refund(s) of these lines, in draft.
+        ``return_request``: the request they pay back, recorded in the ledger."""
         self.ensure_one()
         order = self.sudo()
         line_quantities = {
@@ -760,6 +777,8 @@ class SaleOrder(models.Model):
                 )
         if not line_quantities:
             raise UserError(_("Choose at least one line to refund."))
+        # Whichever door: a unit the ledger holds as refunded never goes twice.
+        order._check_refund_left_quantities(line_quantities)
         payments = order._get_online_payments()
         if order.state == "cancel" or not payments:
             raise UserError(
@@ -785,7 +804,9 @@ class SaleOrder(models.Model):
             # What the customer is owed is what the credit note says, to the cent.
             amount = sum(credit_notes.mapped("amount_total"))
             order._check_refund_allocation(payments, amount)
-        return order._reserve_refunds(payments, amount, credit_notes, line_quantities)
+        return order._reserve_refunds(
+            payments, amount, credit_notes, line_quantities, return_request
+        )
 
     def _get_online_payments(self):
         """Captured online payments of the order (refunds excluded), oldest first."""
@@ -869,14 +890,17 @@ class SaleOrder(models.Model):
         for payment, part in self._allocate_refund(payments, amount):
             payment._check_refundable(part, self)
 
-    def _reserve_refunds(self, payments, amount, credit_notes, line_quantities=None):
-        """One refund per payment share; the first records ``line_quantities``
-        (what of the lines this refund gives back), so they count once."""
+    def _reserve_refunds(self, payments, amount, credit_notes, line_quantities=None,
+                         return_request=None):
+        """One refund per payment share. The first writes the refund ledger of
+        them all (``line_quantities``, {sale.order.line: quantity}, with their
+        amounts, or else the amount alone), so that it counts once."""
         refunds = self.env["payment.transaction"]
+        ledger = self.env["sale.order.refund.line"]._prepare_lines(
+            self, line_quantities, amount, return_request
+        )
         for payment, part in self._allocate_refund(payments, amount):
-            refunds |= payment._reserve_refund(
-                part, credit_notes, self, None if refunds else line_quantities
-            )
+            refunds |= payment._reserve_refund(part, credit_notes, self, [] if refunds else ledger)
         return refunds
 
     def _create_full_refund_credit_notes(self):

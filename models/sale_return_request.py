@@ -10,7 +10,6 @@ from flectra.exceptions import AccessError, UserError, ValidationError
 from flectra.tools import float_compare, float_is_zero, mute_logger
 
 from .payment_transaction import (
-    REFUND_RESERVING_STATES,
     as_refund_engine,
     is_refund_engine,
     run_in_own_transaction,
@@ -91,6 +90,9 @@ class SaleReturnRequest(models.Model):
     )
     refund_transaction_ids = fields.Many2many(
         "payment.transaction", string="Refund Transactions", readonly=True, copy=False,
+    )
+    refund_ledger_ids = fields.One2many(
+        "sale.order.refund.line", "return_request_id", readonly=True,
     )
     has_failed_refund = fields.Boolean(
         compute="_compute_has_failed_refund",
@@ -225,6 +227,9 @@ class SaleReturnRequest(models.Model):
         # In the order's company: the credit note gets its journals.
         request = self.sudo().with_company(self.company_id)
         refund_ids = run_in_own_transaction(request, "_reserve_refund")
+        if not refund_ids:
+            # Its earlier refund had gone through, only its follow-up had not.
+            return self.order_id._refund_notification([{"state": "done", "message": ""}])
         answers = request.env["payment.transaction"]._process_refunds(refund_ids)
         return self.order_id._refund_notification(answers)
 
@@ -258,31 +263,52 @@ class SaleReturnRequest(models.Model):
                       name=self.name, refs=", ".join(failed.mapped("reference")))
                 )
             return failed._reserve_retry()
-        per_line = {line: line._get_refund_quantity() for line in self.line_ids}
-        for line, qty in per_line.items():
-            line.quantity_refunded = qty
+        to_refund = self._get_refund_line_quantities()
+        if not to_refund:
+            return self._settle_without_refund()
         refunds = self.order_id._reserve_refund_lines(
-            self._get_refund_line_quantities(per_line), description=self.name
+            to_refund, description=self.name, return_request=self
         )
         as_refund_engine(self).write(
             {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
         )
         return refunds.ids
 
+    def _settle_without_refund(self):
+        """Nothing of this request is left to refund, says the ledger: either
+        its own refund went through (only a follow-up failed, an e-mail say)
+        and it is Refunded now, or other refunds of the order gave these
+        products back already, and the salesperson is told which."""
+        accepted = self.refund_transaction_ids.filtered(lambda r: r.state in ("pending", "done"))
+        if accepted:
+            self._set_state("refunded")
+            self.message_post(body=_(
+                "Refunded by %s: nothing was sent again.", ", ".join(accepted.mapped("reference"))
+            ))
+            return []
+        others = self.order_id.refund_ledger_ids._filter_holding().filtered(
+            lambda ledger: ledger.sale_line_id in self.line_ids.sale_line_id
+        ).refund_id
+        raise UserError(
+            _("Nothing of %(name)s is left to refund: the order's refunds %(refs)s already "
+              "gave these products back. Cancel the request if the products stay with "
+              "the customer.",
+              name=self.name, refs=", ".join(others.mapped("reference")) or "-")
+        )
+
     def _on_refund_accepted(self):
-        """Called by the refund code once a refund of these requests was accepted."""
+        """Called by the refund code once a refund of these requests was accepted.
+        A refund given up (cancelled) before does not keep it from Refunded."""
         for request in self.filtered(lambda r: r.state == "received"):
-            if all(refund.state in ("done", "pending") for refund in request.refund_transaction_ids):
+            refunds = request.refund_transaction_ids.filtered(lambda r: r.state != "cancel")
+            if refunds and all(refund.state in ("done", "pending") for refund in refunds):
                 request._set_state("refunded")
 
-    def _get_refund_line_quantities(self, per_line=None):
-        """{sale.order.line: quantity} the customer gets their money back for.
-
-        ``per_line``: {request line: quantity}, when the caller computed them.
-        """
+    def _get_refund_line_quantities(self):
+        """{sale.order.line: quantity} the customer gets their money back for
+        now: received, and not refunded yet (by this request or otherwise)."""
         self.ensure_one()
-        if per_line is None:
-            per_line = {line: line._get_refund_quantity() for line in self.line_ids}
+        per_line = {line: line._get_refund_quantity() for line in self.line_ids}
         quantities = {}
         for line, qty in per_line.items():
             if qty > 0:
@@ -342,16 +368,19 @@ class SaleReturnRequest(models.Model):
                 )
 
     def _get_refund_amount(self):
-        """Amount to refund for the received products, taxes and the share
-        of order-level discounts included."""
+        """Amount of the received products, taxes and the share of order-level
+        discounts included: what its refunds gave back, plus what is left to
+        refund."""
         self.ensure_one()
         order = self.order_id
-        total = sum(
+        refunded = sum(self.sudo().refund_ledger_ids._filter_holding().mapped("amount"))
+        left = sum(
             order._get_refund_line_amount(line, qty)
             for line, qty in order._add_refund_discount_lines(
                 self._get_refund_line_quantities()
             ).items()
         )
+        total = refunded + left
         return self.currency_id.round(total) if self.currency_id else total
 
     def _create_return_pickings(self):
@@ -458,8 +487,8 @@ class SaleReturnRequest(models.Model):
             )
         if token and not re.fullmatch(r"[0-9a-f]{32}", token):
             raise ValidationError(_("This form is not valid anymore: please reload the page."))
-        since = order._get_return_window_start()
-        requested = order.order_line._get_return_requested_qties()
+        # The same rule as the form shows: what each line may still be returned.
+        lines_info = {entry["line"].id: entry for entry in order._get_return_lines_info()}
         reasons = self.env["sale.return.reason"]._get_for_website(order.website_id)
         lines_vals = []
         for line_id, values in lines.items():
@@ -476,17 +505,18 @@ class SaleReturnRequest(models.Model):
                 raise ValidationError(_("%s: the quantity must be a positive number.", product))
             if float_is_zero(qty, precision_rounding=line.product_uom.rounding):
                 continue
+            entry = lines_info.get(line.id) or {"returnable": 0.0, "refusal": ""}
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
             if refusal:
                 raise ValidationError(
                     _("%(product)s: %(refusal)s", product=product, refusal=refusal)
                 )
-            returnable = line._get_returnable_qty(
-                since=since, requested=requested.get(line.id, 0.0)
-            )
+            returnable = entry["returnable"]
             if float_compare(qty, returnable, precision_rounding=line.product_uom.rounding) > 0:
-                if not returnable and since and line._get_return_delivered_qty(since=since) <= 0:
-                    raise ValidationError(_("%s: the return period has ended.", product))
+                if not returnable and entry["refusal"]:
+                    raise ValidationError(
+                        _("%(product)s: %(refusal)s", product=product, refusal=entry["refusal"])
+                    )
                 raise ValidationError(
                     _(
                         "%(product)s: you can return at most %(qty)s.",
@@ -625,8 +655,9 @@ class SaleReturnRequestLine(models.Model):
     )
     quantity_refunded = fields.Float(
         string="Refunded", digits="Product Unit of Measure", readonly=True, copy=False,
-        help="Set by the refund: the least of requested, received, and delivered "
-        "minus what other returns refunded.",
+        compute="_compute_quantity_refunded", store=True,
+        help="What this request's refunds gave back of this line, as the refund ledger "
+        "says (a cancelled refund gives nothing).",
     )
 
     _sql_constraints = [
@@ -647,20 +678,27 @@ class SaleReturnRequestLine(models.Model):
                 for m in moves
             )
 
+    @api.depends(
+        "request_id.refund_ledger_ids.quantity", "request_id.refund_ledger_ids.refund_id.state",
+    )
+    def _compute_quantity_refunded(self):
+        for line in self:
+            ledger = line.request_id.refund_ledger_ids._filter_holding().filtered(
+                lambda entry, sl=line.sale_line_id: entry.sale_line_id == sl
+            )
+            line.quantity_refunded = sum(ledger.mapped("quantity"))
+
     def _get_refund_quantity(self):
-        """What may be refunded for this line: no more than requested, than
-        received, nor than delivered minus what other returns refunded."""
+        """What is left to refund for this line: received (and requested),
+        minus what this request's refunds gave back already, and never more
+        than the order's refund ledger has left of the order line (the
+        Refund window, another return)."""
         self.ensure_one()
         sale_line = self.sale_line_id
-        others = self.search([
-            ("sale_line_id", "=", sale_line.id), ("id", "!=", self.id),
-            ("request_id", "!=", self.request_id.id), ("quantity_refunded", ">", 0),
-        ]).filtered(lambda line: any(
-            refund.state in REFUND_RESERVING_STATES
-            for refund in line.request_id.refund_transaction_ids
-        ))
-        left = sale_line._get_return_delivered_qty() - sum(others.mapped("quantity_refunded"))
-        qty = min(self.quantity, self.quantity_received, left)
-        if float_compare(qty, 0.0, precision_rounding=sale_line.product_uom.rounding) <= 0:
+        rounding = sale_line.product_uom.rounding
+        qty = min(self.quantity, self.quantity_received) - self.quantity_refunded
+        left = self.request_id.order_id._get_refund_left_quantities().get(sale_line, 0.0)
+        qty = min(qty, left)
+        if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
             return 0.0
         return qty

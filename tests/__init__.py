@@ -19,6 +19,7 @@ from . import test_refund_acquirer
 from . import test_refund_concurrency
 from . import test_refund_durability
 from . import test_refund_forgery
+from . import test_refund_ledger
 from . import test_refund_lines
 from . import test_refund_order
 from . import test_refund_real_server

@@ -138,6 +138,19 @@ def cart_opt_outs_are_on_the_blacklist():
     assert cart.cart_reminder_count == 0, cart.cart_reminder_count
 
 
+@check(since="2.0.1.3.0")
+def refunds_made_before_are_in_the_ledger():
+    """2.0.1.3.0: each refund of the previous version has its ledger lines, by
+    order line when it recorded them, else its amount."""
+    refunds = env["payment.transaction"].search([("is_refund", "=", True)])
+    assert refunds, "the previous version's demo data has refunds"
+    for refund in refunds:
+        if refund._get_refunded_orders():
+            assert refund.refund_ledger_ids, refund.reference
+            total = sum(refund.refund_ledger_ids.mapped("amount"))
+            assert total > 0, (refund.reference, total)
+
+
 for since, function in CHECKS:
     if _version(UPGRADED_FROM) >= _version(since):
         print("UPGRADE-CHECK SKIP %s (migration to %s; the database was at %s)"

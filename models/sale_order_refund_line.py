@@ -1,0 +1,122 @@
+"""The refund ledger: what each refund gave back, per order line.
+
+Money leaves through several doors (the order's Refund window and button, a
+return request's Refund, the retries of a failed refund). Each refund writes
+here, in the transaction that reserves it, the quantity and the amount it
+gives back per order line; shipping, order-level discounts and amounts given
+without products have lines of their own. Every door reads this one ledger,
+so that no unit and no cent goes back twice: a line of a refund that holds
+money (draft, pending, done, or failed until retried or cancelled) counts, a
+cancelled refund's lines do not.
+"""
+from flectra import _, api, fields, models
+from flectra.exceptions import AccessError
+
+from .payment_transaction import REFUND_RESERVING_STATES, is_refund_engine
+
+LEDGER_KINDS = [
+    ("product", "Product"),
+    ("shipping", "Shipping"),
+    ("discount", "Discount"),
+    ("amount", "Amount"),
+]
+
+
+class SaleOrderRefundLine(models.Model):
+    _name = "sale.order.refund.line"
+    _description = "Refund Ledger Line"
+    _order = "id"
+
+    refund_id = fields.Many2one(
+        "payment.transaction", required=True, readonly=True, index=True,
+        ondelete="cascade",
+    )
+    order_id = fields.Many2one(
+        "sale.order", required=True, readonly=True, index=True, ondelete="cascade",
+    )
+    sale_line_id = fields.Many2one(
+        "sale.order.line", "Order Line", readonly=True, index=True, ondelete="set null",
+        help="Empty for an amount given back without products.",
+    )
+    return_request_id = fields.Many2one(
+        "sale.return.request", readonly=True, index=True, ondelete="set null",
+        help="The return request this refund paid back, if any.",
+    )
+    kind = fields.Selection(LEDGER_KINDS, required=True, readonly=True)
+    quantity = fields.Float(
+        readonly=True, digits="Product Unit of Measure",
+        help="In the order line's unit.",
+    )
+    currency_id = fields.Many2one(related="order_id.currency_id")
+    amount = fields.Monetary(
+        readonly=True, currency_field="currency_id",
+        help="What this line gave back, taxes included.",
+    )
+    refund_state = fields.Selection(related="refund_id.state", string="Refund Status")
+
+    # ------------------------------------------------------------------
+    # Only the refund code writes the ledger
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not is_refund_engine(self.env):
+            raise AccessError(_("The refund ledger is written by the refunds themselves."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not is_refund_engine(self.env):
+            raise AccessError(_("The refund ledger is written by the refunds themselves."))
+        return super().write(vals)
+
+    def unlink(self):
+        if not is_refund_engine(self.env):
+            raise AccessError(_("The refund ledger is written by the refunds themselves."))
+        return super().unlink()
+
+    # ------------------------------------------------------------------
+    # Reading it
+    # ------------------------------------------------------------------
+
+    def _filter_holding(self):
+        """The lines of refunds that hold money back (not cancelled)."""
+        return self.filtered(lambda line: line.refund_id.state in REFUND_RESERVING_STATES)
+
+    def _get_quantities(self):
+        """{sale.order.line id: quantity} of these ledger lines."""
+        quantities = {}
+        for line in self.filtered("sale_line_id"):
+            key = line.sale_line_id.id
+            quantities[key] = quantities.get(key, 0.0) + line.quantity
+        return quantities
+
+    @api.model
+    def _prepare_lines(self, order, line_quantities, amount=None, return_request=None):
+        """Ledger values of a refund of ``order``: {sale.order.line: quantity}
+        with each line's amount, or, without lines, ``amount`` on a line of
+        its own."""
+        request_id = return_request.id if return_request else False
+        if not line_quantities:
+            return [{
+                "order_id": order.id, "kind": "amount", "amount": amount or 0.0,
+                "return_request_id": request_id,
+            }]
+        return [
+            {
+                "order_id": order.id,
+                "sale_line_id": line.id,
+                "kind": self._get_line_kind(line),
+                "quantity": qty,
+                "amount": order.currency_id.round(order._get_refund_line_amount(line, qty)),
+                "return_request_id": request_id,
+            }
+            for line, qty in line_quantities.items() if qty
+        ]
+
+    @api.model
+    def _get_line_kind(self, line):
+        if "is_delivery" in line._fields and line.is_delivery:
+            return "shipping"
+        if line.price_subtotal < 0:
+            return "discount"
+        return "product"

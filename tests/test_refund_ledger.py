@@ -1,0 +1,138 @@
+"""One ledger for every refund door: a unit or a cent never goes back twice,
+whatever the sequence of doors (the Refund window, a return request, a retry,
+a refund given up, a follow-up that failed)."""
+import importlib.util
+import os
+from unittest.mock import patch
+
+from flectra.exceptions import UserError, ValidationError
+from flectra.modules.module import get_module_path
+from flectra.tests import tagged
+from flectra.tools import mute_logger
+
+from .refund_common import RefundCase
+from .return_common import ReturnMixin
+
+
+@tagged("post_install", "-at_install")
+class TestRefundLedger(ReturnMixin, RefundCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_return_policy()
+
+    def _lamps_and_setup(self):
+        """Two lamps (50 each) and a setup service (10), paid and delivered:
+        the money left never stops a second refund of a lamp by itself."""
+        order, tx = self._paid_order(lines=[(self.product, 2), (self.service, 1)])
+        self._deliver(order)
+        lamp = order.order_line.filtered(lambda line: line.product_id == self.product)
+        return order, tx, lamp
+
+    def _received(self, order, quantity):
+        request = self._submit(order, {self.product: quantity})
+        request.action_approve()
+        self._receive(request, {self.product: quantity})
+        self.assertEqual(request.state, "received")
+        return request
+
+    def _ledger(self, order, line):
+        return order.sudo().refund_ledger_ids._filter_holding().filtered(
+            lambda entry: entry.sale_line_id == line)
+
+    def test_each_refund_writes_its_lines_and_amounts(self):
+        order, _tx, lamp = self._lamps_and_setup()
+        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
+        order.with_user(self.refunder)._refund_chosen(amount=5.0, reason="Late delivery")
+        entries = order.sudo().refund_ledger_ids
+        self.assertEqual(
+            sorted((e.kind, e.sale_line_id.id, e.quantity, e.amount) for e in entries),
+            sorted([("product", lamp.id, 1.0, 50.0), ("amount", False, 0.0, 5.0)]),
+        )
+        self.assertEqual(order._get_refund_left_quantities()[lamp], 1.0)
+
+    def test_a_unit_refunded_in_the_window_is_not_refunded_again_by_a_return(self):
+        order, tx, lamp = self._lamps_and_setup()
+        # The salesperson refunds one lamp; the customer keeps it.
+        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
+        info = {entry["line"]: entry for entry in order._get_return_lines_info()}[lamp]
+        self.assertEqual((info["refunded"], info["returnable"]), (1.0, 1.0))
+        with self.assertRaisesRegex(ValidationError, "at most 1"):
+            self._submit(order, {self.product: 2})
+        request = self._received(order, 1)
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        self.assertEqual(tx.refunded_amount, 100.0, "each lamp once, the setup never")
+        self.assertEqual(sum(self._ledger(order, lamp).mapped("quantity")), 2.0)
+        info = {entry["line"]: entry for entry in order._get_return_lines_info()}[lamp]
+        self.assertEqual(info["returnable"], 0.0)
+
+    def test_a_return_received_after_the_window_refunded_its_lamp_pays_nothing_more(self):
+        order, tx, lamp = self._lamps_and_setup()
+        request = self._received(order, 1)
+        # The salesperson refunds both lamps from the window before pressing the request's button.
+        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 2}, reason="Recall")
+        with self.assertRaisesRegex(UserError, "Nothing of .* is left to refund"):
+            request.with_user(self.refunder).action_refund()
+        self.assertEqual(tx.refunded_amount, 100.0)
+        self.assertEqual(request.state, "received")
+
+    def test_request_refunded_again_after_its_refund_was_cancelled_pays_once(self):
+        order, tx, _lamp = self._lamps_and_setup()
+        request = self._received(order, 1)
+        Transaction = type(self.env["payment.transaction"])
+        with patch.object(Transaction, "_test_send_refund",
+                          lambda refund: refund._set_refund_state("error", "Refused")):
+            request.with_user(self.refunder).action_refund()
+        refused = request.refund_transaction_ids
+        self.assertEqual(refused.state, "error")
+        refused.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(refused.state, "cancel")
+        self.assertEqual(tx.refunded_amount, 0.0)
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded", "the refund given up does not hold it back")
+        self.assertEqual(tx.refunded_amount, 50.0)
+        self.assertEqual(request.line_ids.quantity_refunded, 1.0)
+
+    def test_request_whose_follow_up_failed_is_settled_not_refunded_again(self):
+        order, tx, _lamp = self._lamps_and_setup()
+        request = self._received(order, 1)
+        Transaction = type(self.env["payment.transaction"])
+        with patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")), \
+                mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"):
+            request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.refund_transaction_ids.state, "done")
+        self.assertEqual(request.state, "received", "the follow-up that marks it failed")
+        # The salesperson presses Refund again: nothing is sent, the request says what happened.
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        self.assertEqual(len(request.refund_transaction_ids), 1)
+        self.assertEqual(tx.refunded_amount, 50.0)
+        self.assertIn("nothing was sent again", request.message_ids[:1].body)
+
+    def test_refunds_of_the_previous_version_get_their_ledger_lines(self):
+        """migrations/2.0.1.3.0/post-refund-ledger.py on this database's tables."""
+        path = os.path.join(get_module_path("website_sale_order_handling"),
+                            "migrations", "2.0.1.3.0", "post-refund-ledger.py")
+        spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_ledger", path)
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        order, _tx, lamp = self._lamps_and_setup()
+        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
+        order.with_user(self.refunder)._refund_chosen(amount=5.0, reason="Late delivery")
+        by_lines, by_amount = order.sudo().refund_transaction_ids.sorted("id")
+        self.env["base"].flush()
+        cr = self.env.cr
+        # As 2.0.1.2.0 left them: quantities in a JSON column, no ledger.
+        cr.execute("ALTER TABLE payment_transaction ADD COLUMN refund_line_quantities TEXT")
+        cr.execute("UPDATE payment_transaction SET refund_line_quantities = %s WHERE id = %s",
+                   ('{"%d": 1.0}' % lamp.id, by_lines.id))
+        cr.execute("DELETE FROM sale_order_refund_line WHERE order_id = %s", (order.id,))
+        self.env.cache.invalidate()
+        script.migrate(cr, "2.0.1.2.0")
+        self.env.cache.invalidate()
+        self.assertEqual(
+            [(e.kind, e.quantity, e.amount) for e in by_lines.refund_ledger_ids], [("product", 1.0, 50.0)])
+        self.assertEqual(
+            [(e.kind, e.amount) for e in by_amount.refund_ledger_ids], [("amount", 5.0)])
+        self.assertEqual(order._get_refund_left_quantities()[lamp], 1.0)
