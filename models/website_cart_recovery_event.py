@@ -18,6 +18,14 @@ EVENT_KINDS = [
 ]
 # Longer than any access token Flectra makes (a uuid4 is 36 characters).
 MAX_ACCESS_TOKEN_LENGTH = 128
+# The columns of an event row, in the order every INSERT of this file fills
+# them (the three kinds are written in SQL, in the statement that does the
+# thing they record); the last four with LOG_VALUES.
+EVENT_COLUMNS = (
+    "kind", "date", "cart_id", "order_id", "website_id", "company_id", "step",
+    "create_uid", "create_date", "write_uid", "write_date",
+)
+LOG_VALUES = "%(uid)s, %(now)s, %(uid)s, %(now)s"
 # A cart's resume clicks count once per this period: reloads, link scanners
 # and scripted visits cannot inflate them.
 RESUME_CLICK_PERIOD = timedelta(hours=1)
@@ -62,6 +70,14 @@ class WebsiteCartRecoveryEvent(models.Model):
             """
         )
 
+    @api.model
+    def _insert_events_sql(self, rows, with_clause="", tail=""):
+        """The INSERT of the event rows that ``rows`` (a SELECT or VALUES
+        giving EVENT_COLUMNS in order, ``{log}`` for the last four) yields."""
+        return "%s INSERT INTO website_cart_recovery_event (%s) %s %s" % (
+            with_clause, ", ".join(EVENT_COLUMNS), rows.format(log=LOG_VALUES), tail,
+        )
+
     # --- E-mails: logged by the cron, in the transaction of the claim -----------
     @api.model
     def _log_emails(self, carts, date):
@@ -69,16 +85,15 @@ class WebsiteCartRecoveryEvent(models.Model):
         if not carts:
             return
         self.env.cr.execute(
-            """
-            INSERT INTO website_cart_recovery_event
-                   (kind, date, cart_id, website_id, company_id, step,
-                    create_uid, create_date, write_uid, write_date)
-            SELECT 'email', %(date)s, so.id, so.website_id, so.company_id, so.cart_reminder_count,
-                   %(uid)s, %(now)s, %(uid)s, %(now)s
-              FROM sale_order so
-             WHERE so.id IN %(ids)s AND so.website_id IS NOT NULL
-                ON CONFLICT DO NOTHING
-            """,
+            self._insert_events_sql(
+                """
+                SELECT 'email', %(date)s, so.id, NULL, so.website_id, so.company_id,
+                       so.cart_reminder_count, {log}
+                  FROM sale_order so
+                 WHERE so.id IN %(ids)s AND so.website_id IS NOT NULL
+                """,
+                tail="ON CONFLICT DO NOTHING",
+            ),
             {"date": date, "ids": tuple(carts.ids), "uid": self.env.uid, "now": fields.Datetime.now()},
         )
 
@@ -105,7 +120,12 @@ class WebsiteCartRecoveryEvent(models.Model):
         now = fields.Datetime.now()
         # One statement: of two clicks at once, the row lock lets one count.
         self.env.cr.execute(
-            """
+            self._insert_events_sql(
+                """
+                SELECT 'click', %(now)s, id, NULL, website_id, company_id, cart_reminder_count, {log}
+                  FROM clicked
+                """,
+                with_clause="""
             WITH clicked AS (
                 UPDATE sale_order
                    SET cart_resume_click_count = COALESCE(cart_resume_click_count, 0) + 1,
@@ -116,15 +136,9 @@ class WebsiteCartRecoveryEvent(models.Model):
                    AND cart_reminder_count > 0
                    AND (cart_resume_click_last IS NULL OR cart_resume_click_last <= %(counted_before)s)
              RETURNING id, website_id, company_id, cart_reminder_count
-            )
-            INSERT INTO website_cart_recovery_event
-                   (kind, date, cart_id, website_id, company_id, step,
-                    create_uid, create_date, write_uid, write_date)
-            SELECT 'click', %(now)s, id, website_id, company_id, cart_reminder_count,
-                   %(uid)s, %(now)s, %(uid)s, %(now)s
-              FROM clicked
-         RETURNING cart_id
-            """,
+            )""",
+                tail="RETURNING cart_id",
+            ),
             {"token": access_token, "now": now, "counted_before": now - RESUME_CLICK_PERIOD,
              "uid": self.env.uid},
         )
@@ -214,15 +228,13 @@ class WebsiteCartRecoveryEvent(models.Model):
         """Log the recovery; False when the cart or the order was credited
         meanwhile (by a concurrent confirmation: the unique indexes decide)."""
         self.env.cr.execute(
-            """
-            INSERT INTO website_cart_recovery_event
-                   (kind, date, cart_id, order_id, website_id, company_id, step,
-                    create_uid, create_date, write_uid, write_date)
-            VALUES ('recovery', %(now)s, %(cart)s, %(order)s, %(website)s, %(company)s, %(step)s,
-                    %(uid)s, %(now)s, %(uid)s, %(now)s)
-                ON CONFLICT DO NOTHING
-         RETURNING id
-            """,
+            self._insert_events_sql(
+                """
+                VALUES ('recovery', %(now)s, %(cart)s, %(order)s, %(website)s, %(company)s,
+                        %(step)s, {log})
+                """,
+                tail="ON CONFLICT DO NOTHING RETURNING id",
+            ),
             {
                 "now": now, "cart": cart.id, "order": order.id, "website": order.website_id.id,
                 "company": order.company_id.id, "step": cart.cart_reminder_count, "uid": self.env.uid,
