@@ -35,8 +35,17 @@ class RealServerCase(BaseCase):
     def commit(self, work):
         """``work(env)`` as the superuser in a transaction of its own, committed."""
         with api.Environment.manage(), self.registry.cursor() as cr:
-            result = work(api.Environment(cr, SUPERUSER_ID, {}))
+            result = work(self._fresh_env(cr))
             return self._plain(result)
+
+    @staticmethod
+    def _fresh_env(cr):
+        """An environment that reads what ``cr`` sees: the record cache is
+        shared by every environment of this thread, whatever its cursor, and
+        may hold what an older transaction read."""
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        env.cache.invalidate()
+        return env
 
     @staticmethod
     def _plain(result):
@@ -49,7 +58,7 @@ class RealServerCase(BaseCase):
         """``work(env)`` on a fresh snapshot of what the server committed."""
         with api.Environment.manage(), self.registry.cursor() as cr:
             try:
-                return work(api.Environment(cr, SUPERUSER_ID, {}))
+                return work(self._fresh_env(cr))
             finally:
                 cr.rollback()
 

@@ -4,20 +4,27 @@ database served by Flectra's HTTP server (see real_server_common.py).
 Refund steps commit in transactions of their own; only here do they meet a
 request's transaction as they do in production.
 """
+from unittest.mock import patch
+
 from flectra.tests import tagged
+from flectra.tools import mute_logger
 
 from .real_server_common import RealServerCase
 
+ENGINE_LOGGER = "flectra.addons.website_sale_order_handling.models.payment_transaction"
 
-@tagged("post_install", "-at_install")
-class TestRefundDoorsOnARealServer(RealServerCase):
+
+class PaidOrderOnARealServer(RealServerCase):
+    """A committed order, delivered and paid, and the admin logged in over HTTP."""
+
     def setUp(self):
         super().setUp()
         self.order_id, self.payment_id = self.commit(self._delivered_paid_order)
         self.login("admin", "admin")
 
     def _delivered_paid_order(self, env):
-        """A web order of two lamps, delivered and paid with the Test acquirer."""
+        """A web order of two lamps (40 each) and shipping (7), delivered and
+        paid with the Test acquirer."""
         acquirer = env.ref("payment_test.payment_acquirer_test")
         if not acquirer.journal_id:
             acquirer.journal_id = env["account.journal"].search(
@@ -39,6 +46,14 @@ class TestRefundDoorsOnARealServer(RealServerCase):
             "partner_id": customer.id, "website_id": website.id,
             "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
         })
+        carrier = self.track(env["delivery.carrier"].create({
+            "name": "Real Server Courier %s" % self.marker, "fixed_price": 7.0,
+            "product_id": self.track(env["product.product"].create({
+                "name": "Real Server Shipping %s" % self.marker, "type": "service",
+                "taxes_id": [(6, 0, [])],
+            })).id,
+        }))
+        order.set_delivery_line(carrier, 7.0)
         payment = order._create_payment_transaction({"acquirer_id": acquirer.id})
         payment._set_transaction_done()
         payment._post_process_after_done()
@@ -53,18 +68,33 @@ class TestRefundDoorsOnARealServer(RealServerCase):
     def _order_state(self, env):
         order = env["sale.order"].browse(self.order_id)
         refunds = env["payment.transaction"].search(
-            [("source_transaction_id", "=", self.payment_id)])
+            [("source_transaction_id", "=", self.payment_id)], order="id")
         returns = order.picking_ids.filtered(lambda p: p.location_id.usage == "customer")
         return {
             "refunds": [(refund.state, -refund.amount) for refund in refunds],
+            "ledger": sorted(
+                (entry.kind, entry.quantity, entry.amount)
+                for entry in order.refund_ledger_ids._filter_holding()
+            ),
             "returned": sum(returns.move_lines.mapped("product_uom_qty")),
             "return_states": returns.mapped("state"),
         }
 
+    def _window(self, vals):
+        wizard = self.call_kw(
+            "sale.order.refund.wizard", "create", [dict({"reason": "Real server"}, **vals)],
+            {"context": {"default_order_id": self.order_id}},
+        )
+        self.assertIsInstance(wizard, int, wizard)
+        return self.call_button("sale.order.refund.wizard", "action_refund", [wizard])
+
+
+@tagged("post_install", "-at_install")
+class TestRefundDoorsOnARealServer(PaidOrderOnARealServer):
     def test_window_by_lines_with_return_to_stock(self):
         wizard = self.call_kw(
             "sale.order.refund.wizard", "create",
-            [{"reason": "Broken in transit", "restock": True}],
+            [{"reason": "Broken in transit", "restock": True, "include_delivery": False}],
             {"context": {"default_order_id": self.order_id}},
         )
         self.assertIsInstance(wizard, int, wizard)
@@ -75,3 +105,93 @@ class TestRefundDoorsOnARealServer(RealServerCase):
         self.assertEqual(state["refunds"], [("done", 80.0)])
         self.assertEqual(state["returned"], 2.0, "the return transfer of both lamps exists")
         self.assertIn("Return transfer created", answer["params"]["message"])
+
+    def test_window_by_amount(self):
+        answer = self._window({"refund_mode": "amount", "amount": 15.0})
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        state = self.snapshot(self._order_state)
+        self.assertEqual(state["refunds"], [("done", 15.0)])
+        self.assertEqual(state["ledger"], [("amount", 0.0, 15.0)])
+
+    def test_window_with_shipping_only_then_the_rest(self):
+        answer = self._window({"include_delivery": True, "line_ids": [(5, 0, 0)]})
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        self.assertEqual(self.snapshot(self._order_state)["ledger"], [("shipping", 1.0, 7.0)])
+        # The shipping is not offered again; what is left is the two lamps.
+        answer = self.call_button("sale.order", "action_refund", [self.order_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        state = self.snapshot(self._order_state)
+        self.assertEqual(state["refunds"], [("done", 7.0), ("done", 80.0)])
+        self.assertEqual(state["ledger"], [("product", 2.0, 80.0), ("shipping", 1.0, 7.0)])
+        again = self.call_button("sale.order", "action_refund", [self.order_id])
+        self.assertRefused(again, "already fully refunded")
+
+    def test_full_refund(self):
+        answer = self.call_button("sale.order", "action_refund", [self.order_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        state = self.snapshot(self._order_state)
+        self.assertEqual(state["refunds"], [("done", 87.0)])
+        self.assertEqual(state["ledger"], [("product", 2.0, 80.0), ("shipping", 1.0, 7.0)])
+
+
+@tagged("post_install", "-at_install")
+class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
+    """A return request's Refund pressed again after its refund failed: it
+    refunds what the ledger says is left, once."""
+
+    def setUp(self):
+        super().setUp()
+        self.request_id = self.commit(self._received_request)
+
+    def _received_request(self, env):
+        website = env["website"].browse(1)
+        before = {"allow_online_returns": website.allow_online_returns,
+                  "return_window_days": website.return_window_days}
+        self.addCleanup(self.commit, lambda e: e["website"].browse(1).write(before))
+        website.write({"allow_online_returns": True, "return_window_days": 30})
+        order = env["sale.order"].browse(self.order_id)
+        lamp = order.order_line.filtered(lambda line: line.product_id.type == "product")
+        reason = env.ref("website_sale_order_handling.return_reason_damaged")
+        request = env["sale.return.request"].sudo()._create_from_portal(
+            order, {lamp.id: {"quantity": 1, "reason": reason}})
+        request.action_approve()
+        picking = request.picking_ids
+        for move in picking.move_lines:
+            move.quantity_done = move.product_uom_qty
+        picking._action_done()
+        self.assertEqual(request.state, "received")
+        return request.id
+
+    def _request_state(self, env):
+        request = env["sale.return.request"].browse(self.request_id)
+        return request.state, [(r.state, -r.amount) for r in request.refund_transaction_ids.sorted("id")]
+
+    def test_refund_after_a_cancelled_refund(self):
+        Transaction = self.registry["payment.transaction"]
+        with patch.object(Transaction, "_test_send_refund",
+                          lambda refund: refund._set_refund_state("error", "Refused")):
+            answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertEqual(answer["params"]["type"], "danger", answer)
+        state, refunds = self.snapshot(self._request_state)
+        self.assertEqual((state, refunds), ("received", [("error", 40.0)]))
+        refund_id = self.snapshot(lambda env: env["sale.return.request"].browse(
+            self.request_id).refund_transaction_ids.id)
+        answer = self.call_button("payment.transaction", "action_cancel_refund", [refund_id])
+        self.assertNotIn("error", answer or {}, answer)
+        answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        self.assertEqual(self.snapshot(self._order_state)["refunds"], [("cancel", 40.0), ("done", 40.0)])
+        self.assertEqual(self.snapshot(self._request_state),
+                         ("refunded", [("cancel", 40.0), ("done", 40.0)]))
+
+    def test_refund_after_a_failed_follow_up(self):
+        Transaction = self.registry["payment.transaction"]
+        with patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")), \
+                mute_logger(ENGINE_LOGGER):
+            answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        self.assertEqual(self.snapshot(self._request_state), ("received", [("done", 40.0)]))
+        answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertNotIn("error", answer, answer)
+        self.assertEqual(self.snapshot(self._request_state), ("refunded", [("done", 40.0)]))
+        self.assertEqual(self.snapshot(self._order_state)["refunds"], [("done", 40.0)])
