@@ -37,6 +37,7 @@
         "views/website_cart_reminder_views.xml",
         "views/cart_recovery_templates.xml",
         "views/return_request_views.xml",
+        "wizard/sale_return_request_reject_views.xml",
         "views/return_settings_views.xml",
         "views/portal_return_templates.xml",
         "report/sale_return_report_views.xml",
