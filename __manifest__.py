@@ -31,7 +31,6 @@
         "data/return_mail_template_data.xml",
         "views/res_config_settings_views.xml",
         "views/sale_order_views.xml",
-        "views/sale_order_refund_views.xml",
         "wizard/sale_order_refund_wizard_views.xml",
         "views/payment_acquirer_views.xml",
         "views/payment_transaction_views.xml",
