@@ -26,8 +26,8 @@ class ResConfigSettings(models.TransientModel):
         "Automatically send abandoned checkout emails",
         related="website_id.send_abandoned_cart_email", readonly=False,
     )
-    cart_reminder_count = fields.Integer(
-        "Follow-up Reminders", related="website_id.cart_reminder_count",
+    cart_followup_count = fields.Integer(
+        "Follow-up Reminders", related="website_id.cart_followup_count",
     )
 
     cart_recovery_window_days = fields.Integer(

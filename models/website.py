@@ -69,7 +69,9 @@ class Website(models.Model):
     cart_reminder_ids = fields.One2many(
         "website.cart.reminder", "website_id", string="Follow-up Reminders",
     )
-    cart_reminder_count = fields.Integer(compute="_compute_cart_reminder_count")
+    cart_followup_count = fields.Integer(
+        "Follow-up Reminder Count", compute="_compute_cart_followup_count",
+    )
     cart_recovery_window_days = fields.Integer(
         "Recovery Window (days)", default=7, required=True,
         help="An order confirmed this many days or less after an abandoned cart "
@@ -77,9 +79,9 @@ class Website(models.Model):
     )
 
     @api.depends("cart_reminder_ids")
-    def _compute_cart_reminder_count(self):
+    def _compute_cart_followup_count(self):
         for website in self:
-            website.cart_reminder_count = len(website.cart_reminder_ids)
+            website.cart_followup_count = len(website.cart_reminder_ids)
 
     @api.constrains("return_window_days")
     def _check_return_window_days(self):

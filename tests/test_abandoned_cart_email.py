@@ -117,7 +117,7 @@ class TestAbandonedCartSettings(AbandonedCartCase):
 
     def test_follow_up_reminders_are_listed_per_website(self):
         reminder = self.env["website.cart.reminder"].create({"website_id": self.website.id})
-        self.assertEqual(self.website.cart_reminder_count, 1)
+        self.assertEqual(self.website.cart_followup_count, 1)
         action = self.website.action_open_cart_reminders()
         self.assertEqual(self.env["website.cart.reminder"].search(action["domain"]), reminder)
 

@@ -1,2 +1,2 @@
-from . import return_request_reject
+from . import sale_return_request_reject
 from . import sale_order_refund_wizard

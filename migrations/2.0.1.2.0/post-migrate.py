@@ -27,10 +27,10 @@ MODULE = "website_sale_order_handling"
 # The data file of each template that this version changed.
 TEMPLATES = dict(
     {
-        "mail_template_return_%s" % state: os.path.join("data", "return_mail_template_data.xml")
+        "mail_template_return_%s" % state: os.path.join("data", "mail_template_return_data.xml")
         for state in ("requested", "approved", "received", "refunded", "rejected", "cancelled")
     },
-    mail_template_abandoned_cart_reminder=os.path.join("data", "mail_template_data.xml"),
+    mail_template_abandoned_cart_reminder=os.path.join("data", "mail_template_abandoned_cart_data.xml"),
 )
 
 # The translations of those bodies that the add-on's own fr and de files loaded.
