@@ -3,9 +3,9 @@ import unittest
 import uuid
 from unittest.mock import patch
 
-from flectra import SUPERUSER_ID, api
 from flectra.tests import new_test_user
 
+from .committed_common import WAIT, CommittedCase
 from .common import OrderHandlingCase
 from .stripe_stub import StripeStub
 
@@ -95,26 +95,19 @@ class RefundCase(OrderHandlingCase):
         return tax
 
 
-WAIT = 60  # seconds; only reached if something hangs
-
-
-class CommittedRefundCase(OrderHandlingCase):
+class CommittedRefundCase(CommittedCase, OrderHandlingCase):
     """Refunds on committed data, each user in a thread with its own cursor
     and cache, like server workers: no test mode, real transactions. What the
-    test commits is removed afterwards."""
-
-    def setUp(self):
-        super().setUp()
-        self.committed = []  # (model, id), removed in reverse order
-        self.addCleanup(self._run, self._remove_committed_data)
+    test commits is removed afterwards. It keeps OrderHandlingCase's test
+    transaction beside (``self.env``, as ``_hold_in`` uses it): the committed
+    work runs in workers (``run_worker``), whose cache is their own."""
 
     def _commit_record(self, env, model, vals):
-        record = env[model].create(vals)
-        self.committed.append((model, record.id))
-        return record
+        return self.track(env[model].create(vals))
 
-    def _remove_committed_data(self, env):
-        tx_ids = tuple(rec_id for model, rec_id in self.committed if model == "payment.transaction")
+    def _remove_committed(self, env):
+        # The refunds of the test's payments, and their payments, go first.
+        tx_ids = tuple(self.tracked(env, "payment.transaction").ids)
         if tx_ids:
             env.cr.execute(
                 "SELECT payment_id FROM payment_transaction WHERE source_transaction_id IN %s "
@@ -126,13 +119,13 @@ class CommittedRefundCase(OrderHandlingCase):
             )
             payments.action_draft()
             payments.unlink()
-        for model, rec_id in reversed(self.committed):
-            if model == "payment.transaction":
-                env.cr.execute("DELETE FROM payment_transaction WHERE id = %s", [rec_id])
-            elif model == "ir.config_parameter":
-                env[model].browse(rec_id).unlink()
-            else:
-                env[model].browse(rec_id).exists().unlink()
+        return super()._remove_committed(env)
+
+    def _remove_record(self, env, record):
+        if record._name != "payment.transaction":
+            return super()._remove_record(env, record)
+        env.cr.execute("DELETE FROM payment_transaction WHERE id = %s", [record.id])
+        return None
 
     def _admin(self, env):
         admin = env.ref("base.user_admin")
@@ -177,33 +170,3 @@ class CommittedRefundCase(OrderHandlingCase):
         self.addCleanup(patcher.stop)
         self.addCleanup(release.set)
         return reached, release
-
-    def _start(self, work, uid=None, commit=True):
-        """Run ``work(env)`` in a worker thread; returns (thread, outcome dict)."""
-        outcome = {}
-
-        def target():
-            with api.Environment.manage():
-                cr = self.registry.cursor()
-                try:
-                    env = api.Environment(cr, uid or SUPERUSER_ID, {})
-                    outcome["result"] = work(env)
-                    if commit:
-                        # A worker ends its request so: others must see it.
-                        cr.commit()  # pylint: disable=invalid-commit
-                except Exception as error:  # handed to the test thread
-                    outcome["error"] = error
-                finally:
-                    cr.rollback()
-                    cr.close()
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        return thread, outcome
-
-    def _run(self, work, uid=None, commit=True):
-        thread, outcome = self._start(work, uid, commit)
-        thread.join(WAIT)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome.get("result")

@@ -5,55 +5,51 @@ import threading
 from datetime import timedelta
 from unittest.mock import patch
 
-import flectra
 from flectra import SUPERUSER_ID, api, fields
 from flectra.addons.website_sale_order_handling.models.abandoned_cart_mailer import (
     AbandonedCartMailer,
 )
-from flectra.tests import BaseCase, tagged
-from flectra.tests.common import get_db_name
+from flectra.tests import tagged
+
+from .committed_common import CommittedCase
 
 CARTS = 12
 
 
 @tagged("post_install", "-at_install")
-class TestAbandonedCartExactlyOnce(BaseCase):
+class TestAbandonedCartExactlyOnce(CommittedCase):
     def setUp(self):
         super().setUp()
-        self.registry = flectra.registry(get_db_name())
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            now = fields.Datetime.now()
-            self.website_id = env["website"].create({
-                "name": "Concurrency Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
-            }).id
-            env["website"].browse(self.website_id).abandoned_cart_email_start = now - timedelta(days=1)
-            product = env["product.product"].create(
-                {"name": "Concurrent Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
-            )
-            self.product_id = product.id
-            partners = env["res.partner"].create([
-                {"name": "Buyer %s" % n, "email": "buyer%s@example.com" % n} for n in range(CARTS)
-            ])
-            self.partner_ids = partners.ids
-            orders = env["sale.order"].create([{
-                "partner_id": partner.id,
-                "website_id": self.website_id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-            } for partner in partners])
-            orders.write({"cart_last_activity": now - timedelta(hours=3)})
-            self.order_ids = orders.ids
-        self.addCleanup(self._delete_data)
+        self.website_id, self.product_id, self.partner_ids, self.order_ids = self.commit(
+            self._create_data, context={"tracking_disable": True}
+        )
 
-    def _delete_data(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", self.order_ids)]).unlink()
-            env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", self.order_ids)]).unlink()
-            env["sale.order"].browse(self.order_ids).exists().unlink()
-            env["res.partner"].browse(self.partner_ids).unlink()
-            env["product.product"].browse(self.product_id).unlink()
-            env["website"].browse(self.website_id).unlink()
+    def _create_data(self, env):
+        now = fields.Datetime.now()
+        website = self.track(env["website"].create({
+            "name": "Concurrency Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
+        }))
+        website.abandoned_cart_email_start = now - timedelta(days=1)
+        product = self.track(env["product.product"].create(
+            {"name": "Concurrent Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
+        ))
+        partners = self.track(env["res.partner"].create([
+            {"name": "Buyer %s" % n, "email": "buyer%s@example.com" % n} for n in range(CARTS)
+        ]))
+        orders = self.track(env["sale.order"].create([{
+            "partner_id": partner.id,
+            "website_id": website.id,
+            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+        } for partner in partners]))
+        orders.write({"cart_last_activity": now - timedelta(hours=3)})
+        return website.id, product.id, partners.ids, orders.ids
+
+    def _remove_committed(self, env):
+        # The carts' e-mails and messages, which the mailer made.
+        order_ids = self.tracked(env, "sale.order").ids
+        env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
+        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
+        return super()._remove_committed(env)
 
     def _run_worker(self, batch_size, results=None):
         with api.Environment.manage(), self.registry.cursor() as cr:
@@ -66,8 +62,8 @@ class TestAbandonedCartExactlyOnce(BaseCase):
         return sent
 
     def _mails_per_cart(self):
-        with self.registry.cursor() as cr:
-            cr.execute(
+        def read(env):
+            env.cr.execute(
                 """SELECT so.id, so.cart_reminder_count, COUNT(mm.id)
                      FROM sale_order so
                 LEFT JOIN mail_message msg ON msg.model = 'sale.order' AND msg.res_id = so.id
@@ -75,7 +71,8 @@ class TestAbandonedCartExactlyOnce(BaseCase):
                     WHERE so.id IN %s GROUP BY so.id, so.cart_reminder_count""",
                 (tuple(self.order_ids),),
             )
-            return {order_id: (count, mails) for order_id, count, mails in cr.fetchall()}
+            return {order_id: (count, mails) for order_id, count, mails in env.cr.fetchall()}
+        return self.snapshot(read)
 
     def assertEachCartEmailedOnce(self):
         per_cart = self._mails_per_cart()

@@ -14,11 +14,11 @@ import threading
 from datetime import timedelta
 from unittest.mock import patch
 
-import flectra
-from flectra import SUPERUSER_ID, api, fields
-from flectra.tests import BaseCase, tagged
-from flectra.tests.common import get_db_name
+from flectra import fields
+from flectra.tests import tagged
 from flectra.tools import mute_logger
+
+from .committed_common import CommittedCase
 
 CARTS = 3
 
@@ -95,63 +95,60 @@ def free_port():
 
 
 @tagged("post_install", "-at_install")
-class TestAbandonedCartSMTP(BaseCase):
+class TestAbandonedCartSMTP(CommittedCase):
     def setUp(self):
         super().setUp()
-        self.registry = flectra.registry(get_db_name())
         self.port = free_port()
         self.server = None
+        self.addCleanup(self._stop_server)
         # A server that never answers times out in 1 second, not Flectra's 60.
         timeout = patch("flectra.addons.base.models.ir_mail_server.SMTP_TIMEOUT", 1)
         timeout.start()
         self.addCleanup(timeout.stop)
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            now = fields.Datetime.now()
-            self.server_id = env["ir.mail_server"].create({
-                "name": "Scripted test SMTP", "smtp_host": "127.0.0.1", "smtp_port": self.port,
-                "smtp_encryption": "none", "sequence": 0,
-            }).id
-            website = env["website"].create({
-                "name": "SMTP Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
-            })
-            website.abandoned_cart_email_start = now - timedelta(days=1)
-            product = env["product.product"].create(
-                {"name": "SMTP Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
-            )
-            partners = env["res.partner"].create([
-                {"name": "SMTP Buyer %s" % n, "email": "smtp.buyer%s@example.com" % n} for n in range(CARTS)
-            ])
-            orders = env["sale.order"].create([{
-                "partner_id": partner.id, "website_id": website.id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-            } for partner in partners])
-            orders.write({"cart_last_activity": now - timedelta(hours=3)})
-            env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(website)
-            mails = env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)])
-            self.ids = {
-                "website": website.id, "product": product.id, "partners": partners.ids,
-                "orders": orders.ids, "mails": mails.ids,
-            }
+        self.ids = self.commit(self._create_data, context={"tracking_disable": True})
         self.assertEqual(len(self.ids["mails"]), CARTS)
-        self.addCleanup(self._delete_data)
 
-    def _delete_data(self):
+    def _create_data(self, env):
+        now = fields.Datetime.now()
+        self.track(env["ir.mail_server"].create({
+            "name": "Scripted test SMTP", "smtp_host": "127.0.0.1", "smtp_port": self.port,
+            "smtp_encryption": "none", "sequence": 0,
+        }))
+        website = self.track(env["website"].create({
+            "name": "SMTP Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
+        }))
+        website.abandoned_cart_email_start = now - timedelta(days=1)
+        product = self.track(env["product.product"].create(
+            {"name": "SMTP Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
+        ))
+        partners = self.track(env["res.partner"].create([
+            {"name": "SMTP Buyer %s" % n, "email": "smtp.buyer%s@example.com" % n} for n in range(CARTS)
+        ]))
+        orders = self.track(env["sale.order"].create([{
+            "partner_id": partner.id, "website_id": website.id,
+            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+        } for partner in partners]))
+        orders.write({"cart_last_activity": now - timedelta(hours=3)})
+        env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(website)
+        mails = env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)])
+        return {
+            "website": website.id, "product": product.id, "partners": partners.ids,
+            "orders": orders.ids, "mails": mails.ids,
+        }
+
+    def _stop_server(self):
         if self.server:
             self.server.release.set()
             self.server.shutdown()
             self.server.server_close()
-        ids = self.ids
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["mail.mail"].browse(ids["mails"]).unlink()
-            env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", ids["orders"])]).unlink()
-            env["sale.order"].browse(ids["orders"]).unlink()
-            env["res.partner"].browse(ids["partners"]).unlink()
-            env["product.product"].browse(ids["product"]).unlink()
-            env["website"].browse(ids["website"]).unlink()
-            env["ir.mail_server"].browse(self.server_id).unlink()
-            env["ir.config_parameter"].set_param("website_sale_order_handling.cart_reminder_max_attempts", False)
+
+    def _remove_committed(self, env):
+        # The reminders the mailer made, and the setting a test changed.
+        order_ids = self.tracked(env, "sale.order").ids
+        env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
+        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
+        env["ir.config_parameter"].set_param("website_sale_order_handling.cart_reminder_max_attempts", False)
+        return super()._remove_committed(env)
 
     # -- helpers ----------------------------------------------------------
     def _start_server(self):
@@ -163,23 +160,21 @@ class TestAbandonedCartSMTP(BaseCase):
         if mode:
             self.server.mode = mode
 
-        def run():
-            with api.Environment.manage(), self.registry.cursor() as cr:
-                env = api.Environment(cr, SUPERUSER_ID, {})
-                env["mail.mail"].process_email_queue(ids=self.ids["mails"])
-
-        thread = threading.Thread(target=run)
         # Flectra logs each failed mail as an error: expected here.
         with mute_logger("flectra.addons.mail.models.mail_mail"):
-            thread.start()
+            thread, outcome = self.start_worker(
+                lambda env: env["mail.mail"].process_email_queue(ids=self.ids["mails"])
+            )
             thread.join(timeout=120)
         self.assertFalse(thread.is_alive())
+        self.assertNotIn("error", outcome, outcome.get("error"))
 
     def _query(self, columns):
-        with self.registry.cursor() as cr:
-            cr.execute("SELECT id, %s FROM mail_mail WHERE id IN %%s ORDER BY id" % columns,
-                       (tuple(self.ids["mails"]),))
-            return cr.fetchall()
+        def read(env):
+            env.cr.execute("SELECT id, %s FROM mail_mail WHERE id IN %%s ORDER BY id" % columns,
+                           (tuple(self.ids["mails"]),))
+            return env.cr.fetchall()
+        return self.snapshot(read)
 
     def _states(self):
         return [row[1] for row in self._query("state")]
@@ -192,14 +187,15 @@ class TestAbandonedCartSMTP(BaseCase):
 
     def _make_due(self):
         """Time passes: the retries are due."""
-        with self.registry.cursor() as cr:
-            cr.execute("UPDATE mail_mail SET scheduled_date = '2000-01-01 00:00:00' WHERE id IN %s",
-                       (tuple(self.ids["mails"]),))
+        self.commit(lambda env: env.cr.execute(
+            "UPDATE mail_mail SET scheduled_date = '2000-01-01 00:00:00' WHERE id IN %s",
+            (tuple(self.ids["mails"]),),
+        ))
 
     def _set_max_attempts(self, value):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["ir.config_parameter"].set_param("website_sale_order_handling.cart_reminder_max_attempts", value)
+        self.commit(lambda env: env["ir.config_parameter"].set_param(
+            "website_sale_order_handling.cart_reminder_max_attempts", value
+        ))
 
     # -- tests ------------------------------------------------------------
     def test_transient_failures_are_retried_later_and_each_reminder_arrives_once(self):

@@ -7,10 +7,10 @@ import psycopg2
 import flectra
 from flectra import SUPERUSER_ID, api, fields
 from flectra.exceptions import ValidationError
-from flectra.tests import BaseCase, tagged
-from flectra.tests.common import get_db_name
+from flectra.tests import tagged
 
 from .cart_recovery_common import CartRecoveryCase
+from .committed_common import CommittedCase
 from .common import OrderHandlingHttpCase
 
 
@@ -318,40 +318,35 @@ class TestCartResumeClickRoute(OrderHandlingHttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestCartRecoveryConcurrency(BaseCase):
+class TestCartRecoveryConcurrency(CommittedCase):
     """Two new carts of the customer confirmed at the same time, in real
     transactions: the reminded cart is credited to one of them only."""
 
     def setUp(self):
         super().setUp()
-        self.registry = flectra.registry(get_db_name())
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            website = env["website"].create({"name": "Recovery Race Shop"})
-            product = env["product.product"].create(
-                {"name": "Race Gift Card", "type": "service", "list_price": 20.0, "is_published": True}
-            )
-            partner = env["res.partner"].create({"name": "Race Buyer", "email": "race.buyer@example.com"})
-            orders = env["sale.order"].create([{
-                "partner_id": partner.id,
-                "website_id": website.id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-            } for _n in range(3)])
-            # The first one was e-mailed yesterday (as the cron's claim leaves it).
-            orders[0].write({"cart_reminder_count": 1, "cart_reminder_last_sent": fields.Datetime.now() - timedelta(days=1)})
-            self.ids = {"website": website.id, "product": product.id, "partner": partner.id, "orders": orders.ids}
-        self.addCleanup(self._delete_data)
+        self.ids = self.commit(self._create_data, context={"tracking_disable": True})
 
-    def _delete_data(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            orders = env["sale.order"].browse(self.ids["orders"])
-            env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)]).unlink()
-            orders.write({"state": "cancel"})
-            orders.unlink()
-            env["res.partner"].browse(self.ids["partner"]).unlink()
-            env["product.product"].browse(self.ids["product"]).unlink()
-            env["website"].browse(self.ids["website"]).unlink()
+    def _create_data(self, env):
+        website = self.track(env["website"].create({"name": "Recovery Race Shop"}))
+        product = self.track(env["product.product"].create(
+            {"name": "Race Gift Card", "type": "service", "list_price": 20.0, "is_published": True}
+        ))
+        partner = self.track(env["res.partner"].create({"name": "Race Buyer", "email": "race.buyer@example.com"}))
+        orders = self.track(env["sale.order"].create([{
+            "partner_id": partner.id,
+            "website_id": website.id,
+            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+        } for _n in range(3)]))
+        # The first one was e-mailed yesterday (as the cron's claim leaves it).
+        orders[0].write({"cart_reminder_count": 1, "cart_reminder_last_sent": fields.Datetime.now() - timedelta(days=1)})
+        return {"website": website.id, "product": product.id, "partner": partner.id, "orders": orders.ids}
+
+    def _remove_committed(self, env):
+        # The orders' messages; confirmed orders are cancelled to be unlinked.
+        orders = self.tracked(env, "sale.order")
+        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)]).unlink()
+        orders.write({"state": "cancel"})
+        return super()._remove_committed(env)
 
     def _confirm(self, order_id, before_commit=None, started=None):
         """Confirm in a transaction of its own; retried once after a

@@ -4,8 +4,9 @@ import threading
 from flectra import api
 from flectra.addons.website.tools import MockRequest
 from flectra.tests import tagged
-from flectra.tests.common import TransactionCase, new_test_user
+from flectra.tests.common import new_test_user
 
+from .committed_common import CommittedCase
 from .common import OrderHandlingCase, OrderHandlingHttpCase
 
 
@@ -111,39 +112,35 @@ class TestOrderAssignment(OrderHandlingCase):
 
 
 @tagged("post_install", "-at_install")
-class TestRoundRobinConcurrency(TransactionCase):
+class TestRoundRobinConcurrency(CommittedCase):
     """Two requests creating carts at the same moment, in two real transactions."""
 
     def setUp(self):
         super().setUp()
         # The other transactions must see the team and website: commit them in
         # a cursor of their own, and remove them afterwards.
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            users = env["res.users"].create([
-                {"name": "Race %s" % n, "login": "race_%s" % n,
-                 "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])]}
-                for n in ("a", "b")
-            ])
-            team = env["crm.team"].create({"name": "Race Team", "member_ids": [(6, 0, users.ids)]})
-            website = env["website"].create(
-                {"name": "Race Shop", "salesteam_id": team.id, "order_assignment_mode": "round_robin"}
-            )
-            self.ids = {"users": users.ids, "team": team.id, "website": website.id}
-        self.addCleanup(self._remove_committed_data)
+        self.ids = self.commit(self._create_data)
 
-    def _remove_committed_data(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            website = env["website"].browse(self.ids["website"])
-            sequence = website.order_assignment_sequence_id
-            website.unlink()
-            sequence.unlink()
-            env["crm.team"].browse(self.ids["team"]).unlink()
-            users = env["res.users"].browse(self.ids["users"])
-            partners = users.partner_id
-            users.unlink()
-            partners.unlink()
+    def _create_data(self, env):
+        users = env["res.users"].create([
+            {"name": "Race %s" % n, "login": "race_%s" % n,
+             "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])]}
+            for n in ("a", "b")
+        ])
+        self.track(users.partner_id)
+        self.track(users)
+        team = self.track(env["crm.team"].create({"name": "Race Team", "member_ids": [(6, 0, users.ids)]}))
+        website = self.track(env["website"].create(
+            {"name": "Race Shop", "salesteam_id": team.id, "order_assignment_mode": "round_robin"}
+        ))
+        return {"users": users.ids, "team": team.id, "website": website.id}
+
+    def _remove_committed(self, env):
+        # The website's turn counter, which the website made, goes after it.
+        sequence = self.tracked(env, "website").order_assignment_sequence_id
+        removed = super()._remove_committed(env)
+        sequence.unlink()
+        return removed
 
     def test_two_simultaneous_carts_never_get_the_same_turn(self):
         barrier = threading.Barrier(2, timeout=20)

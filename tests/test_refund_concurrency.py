@@ -8,14 +8,15 @@ import threading
 from flectra.exceptions import UserError
 from flectra.tests import tagged
 
-from .refund_common import WAIT, CommittedRefundCase
+from .committed_common import WAIT
+from .refund_common import CommittedRefundCase
 
 
 @tagged("post_install", "-at_install")
 class TestRefundConcurrency(CommittedRefundCase):
     def setUp(self):
         super().setUp()
-        self.tx_id = self._run(self._create_committed_payment)
+        self.tx_id = self.run_worker(self._create_committed_payment)
 
     def _create_committed_payment(self, env):
         admin = self._admin(env)
@@ -43,19 +44,19 @@ class TestRefundConcurrency(CommittedRefundCase):
     def test_two_users_refunding_at_once_make_one_refund(self):
         # The first user holds the payment's lock while checking and reserving.
         reached, release = self._hold_in("_check_refundable")
-        first, first_outcome = self._start(self._refund(), self.user_id)
+        first, first_outcome = self.start_worker(self._refund(), self.user_id)
         self.assertTrue(reached.wait(WAIT))
         # The second user clicks while the first refund is in progress.
         with self.assertRaisesRegex(UserError, "being processed"):
-            self._run(self._refund(), self.user_id)
+            self.run_worker(self._refund(), self.user_id)
         release.set()
         first.join(WAIT)
         self.assertEqual(first_outcome.get("result"), "pending", first_outcome.get("error"))
 
         # Once the first one is through, nothing is left for anybody.
         with self.assertRaisesRegex(UserError, "already fully refunded"):
-            self._run(self._refund(), self.user_id)
-        self.assertEqual(self._run(self._committed_refunds), [(-100.0, "pending")])
+            self.run_worker(self._refund(), self.user_id)
+        self.assertEqual(self.run_worker(self._committed_refunds), [(-100.0, "pending")])
 
     def test_a_refund_committed_after_another_transaction_started_is_not_missed(self):
         snapshot_taken, go = threading.Event(), threading.Event()
@@ -68,15 +69,15 @@ class TestRefundConcurrency(CommittedRefundCase):
             # ...and refunds after another refund was committed.
             return before, self._refund(60.0)(env)
 
-        late, late_outcome = self._start(late_user, self.user_id)
+        late, late_outcome = self.start_worker(late_user, self.user_id)
         self.assertTrue(snapshot_taken.wait(WAIT))
-        self.assertEqual(self._run(self._refund(60.0), self.user_id), "pending")
+        self.assertEqual(self.run_worker(self._refund(60.0), self.user_id), "pending")
         go.set()
         late.join(WAIT)
         # The refund is checked in a transaction of its own, on fresh data.
         self.assertIsInstance(late_outcome.get("error"), UserError)
         self.assertIn("only 40.0 of it is left", str(late_outcome["error"]))
-        self.assertEqual(self._run(self._committed_refunds), [(-60.0, "pending")])
+        self.assertEqual(self.run_worker(self._committed_refunds), [(-60.0, "pending")])
 
     def test_two_users_refunding_two_orders_of_one_payment_at_once(self):
         def create_orders(env):
@@ -94,7 +95,7 @@ class TestRefundConcurrency(CommittedRefundCase):
             tx = self._commit_payment(env, self.acquirer, 149.5, orders)
             return tx.id, orders.ids
 
-        tx_id, (first_id, second_id) = self._run(create_orders)
+        tx_id, (first_id, second_id) = self.run_worker(create_orders)
 
         def refund_order(order_id):
             def work(env):
@@ -106,19 +107,19 @@ class TestRefundConcurrency(CommittedRefundCase):
         # Both click Refund in the same instant: the first one is still being
         # sent to the acquirer when the second one starts.
         reached, release = self._hold_in("_send_refund")
-        first, first_outcome = self._start(refund_order(first_id), self.user_id)
+        first, first_outcome = self.start_worker(refund_order(first_id), self.user_id)
         self.assertTrue(reached.wait(WAIT))
-        second, second_outcome = self._start(refund_order(second_id), self.user_id)
+        second, second_outcome = self.start_worker(refund_order(second_id), self.user_id)
         second.join(WAIT)
         release.set()
         first.join(WAIT)
         self.assertNotIn("error", first_outcome, first_outcome.get("error"))
         self.assertNotIn("error", second_outcome, second_outcome.get("error"))
         self.assertEqual(
-            sorted(self._run(lambda env: self._committed_refunds(env, tx_id))),
+            sorted(self.run_worker(lambda env: self._committed_refunds(env, tx_id))),
             [(-115.0, "pending"), (-34.5, "pending")],
             "each order got exactly its own share, and together the whole payment",
         )
         for order_id in (first_id, second_id):
             with self.assertRaisesRegex(UserError, "already fully refunded"):
-                self._run(refund_order(order_id), self.user_id)
+                self.run_worker(refund_order(order_id), self.user_id)

@@ -20,7 +20,7 @@ class TestRefundDurability(CommittedRefundCase):
         super().setUp()
         self.stub = StripeStub().start()
         self.addCleanup(self.stub.stop)
-        self.tx_id = self._run(self._create_committed_payment)
+        self.tx_id = self.run_worker(self._create_committed_payment)
 
     def _create_committed_payment(self, env):
         if "stripe" not in dict(env["payment.acquirer"]._fields["provider"].selection):
@@ -37,10 +37,7 @@ class TestRefundDurability(CommittedRefundCase):
         })
         params = env["ir.config_parameter"]
         params.set_param("website_sale_order_handling.stripe_api_url", self.stub.url)
-        self.committed.append((
-            "ir.config_parameter",
-            params.search([("key", "=", "website_sale_order_handling.stripe_api_url")]).id,
-        ))
+        self.track(params.search([("key", "=", "website_sale_order_handling.stripe_api_url")]))
         return self._commit_payment(
             env, acquirer, 100.0, stripe_payment_intent="pi_durable_1"
         ).id
@@ -60,15 +57,15 @@ class TestRefundDurability(CommittedRefundCase):
             raise RequestCrashed()
 
         with self.assertRaises(RequestCrashed):
-            self._run(request_that_dies, self.user_id)
-        [(amount, state, key, stripe_id)] = self._run(self._refunds)
+            self.run_worker(request_that_dies, self.user_id)
+        [(amount, state, key, stripe_id)] = self.run_worker(self._refunds)
         self.assertEqual((amount, state, stripe_id), (-100.0, "done", "re_stub_1"))
         self.assertEqual(len(self.stub.refunds), 1)
         self.assertEqual(self.stub.requests[0]["idempotency_key"], key)
 
         # The next click sees the refund: nothing is left, nothing is sent.
         with self.assertRaisesRegex(UserError, "already fully refunded"):
-            self._run(
+            self.run_worker(
                 lambda env: env["payment.transaction"].browse(self.tx_id).action_refund(),
                 self.user_id,
             )
@@ -81,8 +78,8 @@ class TestRefundDurability(CommittedRefundCase):
         def refund(env):
             return env["payment.transaction"].browse(self.tx_id).action_refund().state
 
-        self.assertEqual(self._run(refund, self.user_id), "error")
-        [(amount, state, key, _stripe_id)] = self._run(self._refunds)
+        self.assertEqual(self.run_worker(refund, self.user_id), "error")
+        [(amount, state, key, _stripe_id)] = self.run_worker(self._refunds)
         self.assertEqual((amount, state), (-100.0, "error"), "the attempt is on record")
         self.assertEqual(len(self.stub.refunds), 1, "Stripe made it")
 
@@ -91,7 +88,7 @@ class TestRefundDurability(CommittedRefundCase):
         def retry(env):
             env["payment.transaction"].browse(self.tx_id).refund_transaction_ids.action_retry_refund()
 
-        self._run(retry, self.user_id)
-        [(amount, state, key2, stripe_id)] = self._run(self._refunds)
+        self.run_worker(retry, self.user_id)
+        [(amount, state, key2, stripe_id)] = self.run_worker(self._refunds)
         self.assertEqual((state, key2, stripe_id), ("done", key, "re_stub_1"))
         self.assertEqual(len(self.stub.refunds), 1, "refunded once")

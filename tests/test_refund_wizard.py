@@ -364,7 +364,7 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
             tx = self._commit_payment(env, acquirer, 40.0, order)
             return tx.id, order.id
 
-        tx_id, order_id = self._run(create)
+        tx_id, order_id = self.run_worker(create)
 
         def confirm(reason):
             def work(env):
@@ -376,10 +376,10 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
 
         # The first wizard holds the payment's lock while it checks and reserves.
         reached, release = self._hold_in("_check_refundable")
-        first, first_outcome = self._start(confirm("First clerk"), self.user_id)
+        first, first_outcome = self.start_worker(confirm("First clerk"), self.user_id)
         self.assertTrue(reached.wait(60))
         with self.assertRaisesRegex(UserError, "being processed"):
-            self._run(confirm("Second clerk"), self.user_id)
+            self.run_worker(confirm("Second clerk"), self.user_id)
         release.set()
         first.join(60)
         self.assertEqual(first_outcome.get("result"), "Refund pending", first_outcome.get("error"))
@@ -391,8 +391,8 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
             )
             return env.cr.fetchall()
 
-        self.assertEqual(self._run(committed), [(-40.0, "pending")])
+        self.assertEqual(self.run_worker(committed), [(-40.0, "pending")])
         # Once it is through, the same wizard again finds nothing left.
         with self.assertRaises(UserError):
-            self._run(confirm("Third clerk"), self.user_id)
-        self.assertEqual(self._run(committed), [(-40.0, "pending")])
+            self.run_worker(confirm("Third clerk"), self.user_id)
+        self.assertEqual(self.run_worker(committed), [(-40.0, "pending")])

@@ -6,45 +6,46 @@ import uuid
 
 from psycopg2.extensions import TransactionRollbackError
 
-import flectra
 from flectra import SUPERUSER_ID, api
 from flectra.exceptions import UserError
-from flectra.tests import BaseCase, tagged
-from flectra.tests.common import get_db_name
+from flectra.tests import tagged
+
+from .committed_common import CommittedCase
 
 
 @tagged("post_install", "-at_install")
-class TestReturnRequestRace(BaseCase):
+class TestReturnRequestRace(CommittedCase):
     def setUp(self):
         super().setUp()
-        self.registry = flectra.registry(get_db_name())
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            website = env["website"].create({
-                "name": "Race Shop", "allow_online_returns": True, "return_window_days": 30,
-            })
-            product = env["product.product"].create(
-                {"name": "Race Kettle", "type": "consu", "list_price": 20.0, "is_published": True}
-            )
-            partner = env["res.partner"].create({"name": "Race Buyer", "email": "race@example.com"})
-            order = env["sale.order"].create({
-                "partner_id": partner.id, "website_id": website.id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
-            })
-            order.action_confirm()
-            for move in order.picking_ids.move_lines:
-                move.quantity_done = move.product_uom_qty
-            order.picking_ids._action_done()
-            self.ids = {
-                "website": website.id, "product": product.id, "partner": partner.id,
-                "order": order.id, "line": order.order_line.id,
-                "pickings": order.picking_ids.ids,
-            }
-        self.addCleanup(self._delete_data)
+        self.ids = self.commit(self._create_data, context={"tracking_disable": True})
 
-    def _delete_data(self):
-        ids = self.ids
-        with self.registry.cursor() as cr:
+    def _create_data(self, env):
+        website = self.track(env["website"].create({
+            "name": "Race Shop", "allow_online_returns": True, "return_window_days": 30,
+        }))
+        product = self.track(env["product.product"].create(
+            {"name": "Race Kettle", "type": "consu", "list_price": 20.0, "is_published": True}
+        ))
+        partner = self.track(env["res.partner"].create({"name": "Race Buyer", "email": "race@example.com"}))
+        order = self.track(env["sale.order"].create({
+            "partner_id": partner.id, "website_id": website.id,
+            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
+        }))
+        order.action_confirm()
+        for move in order.picking_ids.move_lines:
+            move.quantity_done = move.product_uom_qty
+        order.picking_ids._action_done()
+        return {
+            "website": website.id, "product": product.id, "partner": partner.id,
+            "order": order.id, "line": order.order_line.id,
+            "pickings": order.picking_ids.ids,
+        }
+
+    def _remove_committed(self, env):
+        # A delivered order cannot be unlinked: it goes by SQL, with what was
+        # made of it; the product, partner and website are unlinked after.
+        if self.tracked(env, "sale.order"):
+            ids, cr = self.ids, env.cr
             cr.execute("DELETE FROM sale_return_request WHERE order_id = %s", (ids["order"],))
             cr.execute("DELETE FROM mail_message WHERE (model = 'sale.order' AND res_id = %s)"
                        " OR (model = 'stock.picking' AND res_id IN %s)",
@@ -55,10 +56,7 @@ class TestReturnRequestRace(BaseCase):
             cr.execute("DELETE FROM stock_picking WHERE id IN %s", (tuple(ids["pickings"]),))
             cr.execute("DELETE FROM sale_order_line WHERE order_id = %s", (ids["order"],))
             cr.execute("DELETE FROM sale_order WHERE id = %s", (ids["order"],))
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["product.product"].browse(ids["product"]).unlink()
-            env["res.partner"].browse(ids["partner"]).unlink()
-            env["website"].browse(ids["website"]).unlink()
+        return super()._remove_committed(env)
 
     def _submit(self, barrier, outcomes):
         with api.Environment.manage(), self.registry.cursor() as cr:
