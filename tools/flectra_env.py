@@ -256,6 +256,8 @@ def show_progress(line):
         print("  test %s" % msg[len("Starting "):-4], flush=True)
     elif msg.startswith("Starting post tests"):
         print("  post-install tests", flush=True)
+    elif msg.startswith("Starting the second pass"):
+        print("  second pass: the at_install tests, every module loaded", flush=True)
     elif match["level"] in ("ERROR", "CRITICAL"):
         print("  %s %s" % (match["level"], msg[:200]), flush=True)
 
@@ -267,8 +269,9 @@ def _stop_group(pgid, sig=signal.SIGTERM):
         pass
 
 
-# Flectra's last line after its tests: "... when loading database '...'".
-TESTS_REPORTED = re.compile(r"when loading database ")
+# Flectra's last line after its tests: "... when loading database '...'", or
+# that of tools/second_pass.py: "... with every module loaded, on database '...'".
+TESTS_REPORTED = re.compile(r"when loading database |with every module loaded, on database ")
 # How long Flectra may take to exit once its tests have reported; a run of
 # ours never takes more than a few seconds.
 EXIT_GRACE = 120
