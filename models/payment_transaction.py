@@ -258,6 +258,7 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         self._check_refund_rights()
+        self._check_refund_order_access()
         refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund_ids", amount_to_refund)
         self.sudo()._process_refunds(refund_ids)
         return self.sudo().browse(refund_ids)
@@ -265,6 +266,7 @@ class PaymentTransaction(models.Model):
     def action_retry_refund(self):
         """Send a failed refund again, with its own idempotency key."""
         self._check_refund_rights()
+        self._check_refund_order_access()
         refund_ids = run_in_own_transaction(self.sudo(), "_reserve_retry")
         self.sudo()._process_refunds(refund_ids)
         return True
@@ -275,6 +277,7 @@ class PaymentTransaction(models.Model):
         Only safe once the acquirer's dashboard shows it never happened.
         """
         self._check_refund_rights()
+        self._check_refund_order_access()
         for refund in self.sudo():
             refund._lock_failed_refund(_("Only a refund in error can be cancelled."))
             as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
@@ -292,6 +295,7 @@ class PaymentTransaction(models.Model):
             or self.env.user.has_group("website_sale_order_handling.group_order_refund")
         ):
             raise AccessError(_("Only accounting or refund managers can mark refunds as paid."))
+        self._check_refund_order_access()
         for refund in self.sudo():
             refund._lock_for_refund()
             if not refund.is_refund or refund.state != "pending":
@@ -311,6 +315,21 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Only users of the group \"Refund online payments\" can refund payments.")
             )
+
+    def _check_refund_order_access(self):
+        """The refund buttons act in sudo: a payment (a refund: the payment it
+        gives back) must belong to orders the user may see. A payment of no
+        order, an invoice's, is refunded by code running as superuser only."""
+        if self.env.su:
+            return
+        for tx in self.sudo():
+            orders = tx._get_refunded_orders() if tx.is_refund else tx.sale_order_ids
+            if not orders:
+                raise AccessError(
+                    _("%s belongs to no order: only payments of orders are refunded here.",
+                      tx.reference)
+                )
+            orders.with_env(self.env)._check_refund_access()
 
     def _lock_for_refund(self):
         """Lock the payments about to be refunded, for the rest of the transaction.

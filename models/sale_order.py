@@ -304,6 +304,7 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
+        self._check_refund_access()
         # In the order's company, as sale's invoicing: credit notes and
         # payments get its journals whichever company the user works in.
         order = self.sudo().with_company(self.company_id)
@@ -320,6 +321,7 @@ class SaleOrder(models.Model):
         """The Refund button: choose lines or an amount, and say why, before refunding."""
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
+        self._check_refund_access()
         order = self.sudo()
         payments = order._check_has_payments_to_refund()
         # As before the wizard existed: an acquirer that cannot refund is named at once.
@@ -347,6 +349,12 @@ class SaleOrder(models.Model):
             )
         return payments
 
+    def _check_refund_access(self):
+        """The refund code reads and writes in sudo: the user must at least be
+        allowed to see these orders (own documents only, their companies)."""
+        self.check_access_rights("read")
+        self.check_access_rule("read")
+
     def _refund_chosen(self, line_quantities=None, amount=None, reason="", restock=False):
         """Refund what the refund wizard chose: ``line_quantities``
         ({sale.order.line: quantity}), or ``amount`` (no credit note), or,
@@ -356,9 +364,7 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        # The engine works in sudo: the user must at least see this order.
-        self.check_access_rights("read")
-        self.check_access_rule("read")
+        self._check_refund_access()
         if not (reason or "").strip():
             raise UserError(_("Write why this order is refunded (internal note)."))
         order = self.sudo().with_company(self.company_id)
