@@ -274,19 +274,60 @@ class PaymentTransaction(models.Model):
     def action_cancel_refund(self):
         """Give up a failed refund: it no longer holds back the payment's money.
 
-        Only safe once the acquirer's dashboard shows it never happened.
+        A refund that may have reached its provider is looked up there first:
+        one the provider made is recorded, never cancelled (else the next
+        refund would pay twice), and the user is told. For the others, only
+        safe once the acquirer's dashboard shows it never happened.
         """
         self._check_refund_rights()
         self._check_refund_order_access()
+        made = []
         for refund in self.sudo():
-            refund._lock_failed_refund(_("Only a refund in error can be cancelled."))
-            as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
-            refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
-            refund._log_refund_message(
-                _("Refund %(ref)s was cancelled by %(user)s.",
-                  ref=refund.reference, user=self.env.user.name)
-            )
-        return True
+            answer = run_in_own_transaction(refund, "_cancel_refund_step")
+            if answer["state"] != "cancel":
+                made.append(answer)
+                refund._follow_up_refund()
+        return self._refund_made_notification(made) if made else True
+
+    def _cancel_refund_step(self):
+        """Cancel this failed refund, unless its provider made it: then record
+        the provider's answer instead. Runs in a transaction of its own."""
+        self.ensure_one()
+        self._lock_failed_refund(_("Only a refund in error can be cancelled."))
+        self._lock_refund_row()
+        answer = self._find_refund_at_provider()
+        if answer is not None:
+            getattr(self, "_%s_apply_refund_answer" % self.provider)(answer)
+            if self.state in ("pending", "done"):
+                return {"reference": self.reference, "state": self.state,
+                        "acquirer": self.acquirer_id.name}
+        as_refund_engine(self).write({"state": "cancel", "date": fields.Datetime.now()})
+        self.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
+        self._log_refund_message(
+            _("Refund %(ref)s was cancelled by %(user)s.",
+              ref=self.reference, user=self.env.user.name)
+        )
+        return {"reference": self.reference, "state": "cancel"}
+
+    def _refund_made_notification(self, answers):
+        """Tell the user that refunds they cancelled had been made by the provider."""
+        states = dict(self._fields["state"]._description_selection(self.env))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Refund not cancelled"),
+                "message": "\n".join(
+                    _("%(acquirer)s had made refund %(ref)s: it is recorded as %(state)s, "
+                      "not cancelled.", acquirer=answer["acquirer"], ref=answer["reference"],
+                      state=states[answer["state"]])
+                    for answer in answers
+                ),
+                "type": "warning",
+                "sticky": True,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
 
     def action_mark_refund_paid(self):
         """Accounting has paid a pending refund (bank transfer, cash, Stripe dashboard)."""
@@ -498,14 +539,19 @@ class PaymentTransaction(models.Model):
         answers = []
         for refund in self.browse(refund_ids):
             answers.append(run_in_own_transaction(refund, "_send_refund_step"))
-            try:
-                run_in_own_transaction(refund, "_refund_follow_up")
-            except Exception:  # pylint: disable=broad-except
-                # The money moved and its record is committed: the cron finishes it.
-                _logger.exception(
-                    "Refund %s: follow-up failed, the post-processing cron retries it", refund.id
-                )
+            refund._follow_up_refund()
         return answers
+
+    def _follow_up_refund(self):
+        """``_refund_follow_up`` in a transaction of its own, once the answer is
+        committed; if it fails, it is logged and the cron does it later."""
+        try:
+            run_in_own_transaction(self, "_refund_follow_up")
+        except Exception:  # pylint: disable=broad-except
+            # The money moved and its record is committed: the cron finishes it.
+            _logger.exception(
+                "Refund %s: follow-up failed, the post-processing cron retries it", self.id
+            )
 
     def _send_refund_step(self):
         """Call the acquirer for this draft refund and record its answer."""
@@ -567,6 +613,26 @@ class PaymentTransaction(models.Model):
             # post-processing cron through _post_process_after_done).
             "is_processed": False,
         }
+
+    def _find_refund_at_provider(self):
+        """What the provider answers about this refund (``_<provider>_find_refund``),
+        or None: it never got it, or the acquirer has no outside provider to
+        ask (test acquirer, wire transfer). A UserError when it cannot be asked."""
+        self.ensure_one()
+        method = getattr(self, "_%s_find_refund" % self.provider, None)
+        if not method:
+            return None
+        try:
+            return method()
+        except (requests.exceptions.RequestException, ValueError) as err:
+            _logger.warning("Refund %s: cannot ask %s about it: %s",
+                            self.reference, self.provider, err)
+            raise UserError(
+                _("Could not ask %(acquirer)s whether refund %(ref)s was made (%(error)s): "
+                  "it is not cancelled. Try again later.",
+                  acquirer=self.acquirer_id.name, ref=self.reference,
+                  error=err.__class__.__name__)
+            ) from None
 
     def _send_refund(self):
         """Hand the refund to its acquirer: ``_<provider>_send_refund`` sets its state."""
@@ -663,8 +729,11 @@ class PaymentTransaction(models.Model):
         params = {"limit": 100}
         if source["stripe_payment_intent"]:
             params["payment_intent"] = source["stripe_payment_intent"]
-        else:
+        elif source.acquirer_reference:
             params["charge"] = source.acquirer_reference
+        else:
+            # Without a Stripe reference nothing was ever sent for it.
+            return None
         url = urls.url_join(self.acquirer_id._stripe_refund_api_url(), "refunds")
         for _page in range(50):
             response = requests.get(
