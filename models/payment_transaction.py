@@ -33,6 +33,19 @@ REFUND_TRUSTED_FIELDS = REFUND_ONLY_FIELDS | {
     "amount", "state", "acquirer_id", "currency_id", "acquirer_reference", "reference",
     "partner_id", "refund_customer_notified",
 }
+# Flectra's payment processing (its _set_transaction_* methods) is what may
+# change a captured payment; its mark, like the refund engine's, is a context
+# value no RPC client can send.
+_PAYMENT_PROCESSING = object()
+_PAYMENT_PROCESSING_KEY = "website_sale_order_handling_payment_processing"
+# A payment is captured once pending: the customer paid, or said they would.
+CAPTURED_STATES = ("pending", "authorized", "done")
+# What refunds trust of a captured payment: how much, to whom, through which
+# provider and provider reference, for which orders.
+CAPTURE_TRUSTED_FIELDS = frozenset({
+    "state", "amount", "currency_id", "acquirer_id", "acquirer_reference",
+    "stripe_payment_intent", "partner_id", "sale_order_ids",
+})
 # A refund left in draft this long had its attempt interrupted (the server died
 # while the provider was called): it may be retried, with the same key.
 REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
@@ -48,6 +61,15 @@ def as_refund_engine(records):
 
 def is_refund_engine(env):
     return env.context.get(_REFUND_ENGINE_KEY) is _REFUND_ENGINE
+
+
+def as_payment_processing(records):
+    """``records`` with the right to write a captured payment."""
+    return records.with_context(**{_PAYMENT_PROCESSING_KEY: _PAYMENT_PROCESSING})
+
+
+def is_payment_processing(env):
+    return env.context.get(_PAYMENT_PROCESSING_KEY) is _PAYMENT_PROCESSING
 
 
 def run_in_own_transaction(records, method, *args):
@@ -156,9 +178,17 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Refunds are made with the Refund button of an order, a return or a payment.")
             )
+        if not self._may_write_captures() and any(
+            vals.get("state") not in (None, False, "draft") for vals in vals_list
+        ):
+            raise AccessError(
+                _("A payment is created as a draft: only the payment processing captures it.")
+            )
         return super().create(vals_list)
 
     def write(self, vals):
+        if not self._may_write_captures():
+            self._check_captures_unchanged(vals)
         if not is_refund_engine(self.env):
             forbidden = REFUND_ONLY_FIELDS.intersection(vals)
             if not forbidden and REFUND_TRUSTED_FIELDS.intersection(vals):
@@ -170,6 +200,71 @@ class PaymentTransaction(models.Model):
                       ", ".join(sorted(forbidden)))
                 )
         return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Only the payment processing changes a captured payment
+    # ------------------------------------------------------------------
+
+    def _may_write_captures(self):
+        return self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
+
+    def _check_captures_unchanged(self, vals):
+        """Refuse, to users, a state set outside the payment processing, and a
+        change of what refunds trust on a captured payment."""
+        if "state" in vals:
+            raise AccessError(_("A payment's state is set by the payment processing only."))
+        changed = CAPTURE_TRUSTED_FIELDS.intersection(vals)
+        if not changed:
+            return
+        captured = self.sudo().filtered(lambda tx: tx.state in CAPTURED_STATES)
+        if captured:
+            raise AccessError(
+                _("%(payments)s: a captured payment cannot be changed (%(fields)s).",
+                  payments=", ".join(captured.mapped("reference")),
+                  fields=", ".join(sorted(changed)))
+            )
+
+    @api.model
+    def _check_order_links_unchanged(self, orders, commands):
+        """Refuse, to users, linking a captured payment to orders or unlinking
+        it, from the orders' side (``commands``: their ``transaction_ids``)."""
+        if self._may_write_captures():
+            return
+        current = orders.sudo().transaction_ids
+        if isinstance(commands, models.BaseModel):
+            commands = [(6, 0, commands.ids)]
+        elif commands and all(isinstance(command, int) for command in commands):
+            commands = [(6, 0, commands)]
+        touched = self.browse()
+        for command in commands or []:
+            if command[0] in (2, 3, 4):
+                touched |= self.browse(command[1])
+            elif command[0] == 5:
+                touched |= current
+            elif command[0] == 6:
+                new = self.browse(command[2])
+                touched |= (current - new) | (new - current)
+        captured = touched.sudo().exists().filtered(lambda tx: tx.state in CAPTURED_STATES)
+        if captured:
+            raise AccessError(
+                _("%s: a captured payment's orders cannot be changed.",
+                  ", ".join(captured.mapped("reference")))
+            )
+
+    def _set_transaction_pending(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_pending()
+
+    def _set_transaction_authorized(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_authorized()
+
+    def _set_transaction_done(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_done()
+
+    def _set_transaction_cancel(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_cancel()
+
+    def _set_transaction_error(self, msg):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_error(msg)
 
     # ------------------------------------------------------------------
     # Shares of a payment that paid several orders

@@ -238,6 +238,23 @@ class SaleOrder(models.Model):
         )
         return res
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if "transaction_ids" in vals:
+                self.env["payment.transaction"]._check_order_links_unchanged(
+                    self.browse(), vals["transaction_ids"]
+                )
+        return super().create(vals_list)
+
+    def write(self, vals):
+        # The same link as payment.transaction.sale_order_ids, from this side.
+        if "transaction_ids" in vals:
+            self.env["payment.transaction"]._check_order_links_unchanged(
+                self, vals["transaction_ids"]
+            )
+        return super().write(vals)
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
