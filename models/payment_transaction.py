@@ -9,7 +9,8 @@ from werkzeug import urls
 
 from flectra import _, api, fields, models
 from flectra.exceptions import AccessError, UserError
-from flectra.tools import float_compare, float_round, mute_logger
+from flectra.tools import consteq, float_compare, float_repr, float_round, mute_logger
+from flectra.tools.misc import hmac, split_every
 
 _logger = logging.getLogger(__name__)
 
@@ -40,12 +41,15 @@ _PAYMENT_PROCESSING = object()
 _PAYMENT_PROCESSING_KEY = "website_sale_order_handling_payment_processing"
 # A payment is captured once pending: the customer paid, or said they would.
 CAPTURED_STATES = ("pending", "authorized", "done")
+# The states whose values the capture seal vouches for.
+SEALED_STATES = ("authorized", "done")
 # What refunds trust of a captured payment: how much, to whom, through which
 # provider and provider reference, for which orders.
 CAPTURE_TRUSTED_FIELDS = frozenset({
     "state", "amount", "currency_id", "acquirer_id", "acquirer_reference",
     "stripe_payment_intent", "partner_id", "sale_order_ids",
 })
+CAPTURE_SEAL_SCOPE = "website_sale_order_handling.capture_seal"
 # A refund left in draft this long had its attempt interrupted (the server died
 # while the provider was called): it may be retried, with the same key.
 REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
@@ -135,6 +139,11 @@ class PaymentTransaction(models.Model):
     refund_order_ids = fields.Many2many(
         "sale.order", string="Refunded Orders", compute="_compute_refund_order_ids",
     )
+    capture_seal = fields.Char(
+        readonly=True, copy=False, groups="base.group_system",
+        help="Signs the payment's values as the payment processing captured them: "
+        "refunds refuse a payment whose values no longer match.",
+    )
     refunded_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
         help="Refunds done, pending or failed without being cancelled.",
@@ -178,15 +187,23 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Refunds are made with the Refund button of an order, a return or a payment.")
             )
+        if any("capture_seal" in vals for vals in vals_list):
+            self._check_may_seal()
         if not self._may_write_captures() and any(
             vals.get("state") not in (None, False, "draft") for vals in vals_list
         ):
             raise AccessError(
                 _("A payment is created as a draft: only the payment processing captures it.")
             )
-        return super().create(vals_list)
+        records = super().create(vals_list)
+        if self.env.su:
+            # Captured at creation (the test acquirer does) by trusted code.
+            records._seal_capture()
+        return records
 
     def write(self, vals):
+        if "capture_seal" in vals:
+            self._check_may_seal()
         if not self._may_write_captures():
             self._check_captures_unchanged(vals)
         if not is_refund_engine(self.env):
@@ -202,11 +219,15 @@ class PaymentTransaction(models.Model):
         return super().write(vals)
 
     # ------------------------------------------------------------------
-    # Only the payment processing changes a captured payment
+    # Captured payments: changed by the payment processing only, sealed for refunds
     # ------------------------------------------------------------------
 
     def _may_write_captures(self):
         return self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
+
+    def _check_may_seal(self):
+        if not (is_payment_processing(self.env) or is_refund_engine(self.env)):
+            raise AccessError(_("Only the payment processing seals a captured payment."))
 
     def _check_captures_unchanged(self, vals):
         """Refuse, to users, a state set outside the payment processing, and a
@@ -255,16 +276,73 @@ class PaymentTransaction(models.Model):
         return super(PaymentTransaction, as_payment_processing(self))._set_transaction_pending()
 
     def _set_transaction_authorized(self):
-        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_authorized()
+        reaching = self.filtered(lambda tx: tx.state != "authorized")
+        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_authorized()
+        # Only those it moved: an earlier capture keeps the seal it got then.
+        reaching.filtered(lambda tx: tx.state == "authorized")._seal_capture()
+        return res
 
     def _set_transaction_done(self):
-        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_done()
+        reaching = self.filtered(lambda tx: tx.state != "done")
+        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_done()
+        reaching.filtered(lambda tx: tx.state == "done")._seal_capture()
+        return res
 
     def _set_transaction_cancel(self):
         return super(PaymentTransaction, as_payment_processing(self))._set_transaction_cancel()
 
     def _set_transaction_error(self, msg):
         return super(PaymentTransaction, as_payment_processing(self))._set_transaction_error(msg)
+
+    def _get_capture_seal(self):
+        """The HMAC, with the database secret, of what refunds trust of this payment."""
+        self.ensure_one()
+        tx = self.sudo()
+        currency = tx.currency_id
+        intent = tx["stripe_payment_intent"] if "stripe_payment_intent" in tx._fields else False
+        return hmac(tx.env, CAPTURE_SEAL_SCOPE, (
+            tx.id,
+            float_repr(currency.round(tx.amount), currency.decimal_places),
+            currency.id,
+            tx.acquirer_id.id,
+            tx.acquirer_reference or "",
+            # Sealed alike before and after payment_stripe is installed.
+            intent or "",
+            tx.partner_id.id,
+            sorted(tx.sale_order_ids.ids),
+        ))
+
+    def _seal_capture(self):
+        """Seal the payments of these that are captured (refunds are not sealed:
+        only the refund code writes them)."""
+        for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            as_payment_processing(tx).write({"capture_seal": tx._get_capture_seal()})
+
+    @api.model
+    def _seal_existing_captures(self):
+        """Seal the captured payments that have no seal yet (the add-on's
+        install, the upgrade to 2.0.1.3.0): taken as they stand. Returns how many."""
+        captured = self.sudo().search([
+            ("state", "in", SEALED_STATES), ("is_refund", "=", False),
+            ("capture_seal", "=", False),
+        ])
+        for batch in split_every(1000, captured.ids, self.sudo().browse):
+            batch._seal_capture()
+            batch.flush()
+            batch.invalidate_cache()
+        return len(captured)
+
+    def _check_capture_seal(self):
+        """Refunds use a captured payment's values only as the payment processing
+        captured them: a payment changed since (by a script, in SQL) is refused."""
+        for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            if not (tx.capture_seal and consteq(tx.capture_seal, tx._get_capture_seal())):
+                raise UserError(
+                    _("%s cannot be refunded here: its amount, currency, acquirer, provider "
+                      "reference, customer or orders were changed outside the payment "
+                      "processing after it was captured. Check it against the acquirer's "
+                      "records.", tx.reference)
+                )
 
     # ------------------------------------------------------------------
     # Shares of a payment that paid several orders
@@ -514,6 +592,7 @@ class PaymentTransaction(models.Model):
             raise UserError(
                 _("%s is not a captured payment: only those can be refunded.", self.reference)
             )
+        self._check_capture_seal()
         acquirer = self.acquirer_id
         if acquirer.support_refund == "none":
             raise UserError(acquirer._get_refund_unsupported_message())
@@ -607,6 +686,8 @@ class PaymentTransaction(models.Model):
             raise UserError(
                 _("%s is not a captured payment: only those can be refunded.", source.reference)
             )
+        # A retry sends money again, to the provider reference of the payment.
+        source._check_capture_seal()
         left = source._get_payment_left(exclude=self)
         order = self.refund_sale_order_id
         if order:

@@ -364,6 +364,8 @@ class SaleOrder(models.Model):
             raise UserError(
                 _("%s was not paid online: there is no payment to refund.", self.name)
             )
+        # Every payment counts in the order's shares, the ones not refunded too.
+        payments._check_capture_seal()
         return payments
 
     def _check_refund_access(self):
@@ -789,6 +791,7 @@ class SaleOrder(models.Model):
                 _("%s was not paid online: there is no payment to refund.", order.name)
             )
         payments._lock_for_refund()
+        payments._check_capture_seal()
         for acquirer in payments.acquirer_id:
             if acquirer.support_refund != "partial":
                 raise UserError(

@@ -1,10 +1,29 @@
-"""Refunds trust a captured payment as Flectra's payment processing captured
-it: nobody forges or changes one through the client or RPC."""
-from flectra.exceptions import AccessError
+"""Refunds trust a captured payment only as Flectra's payment processing
+captured it: nobody forges or changes one through the client or RPC, and a
+payment changed anyway (by a script, in SQL) is refused by every refund door."""
+import importlib.util
+import os
+import re
+
+from flectra.exceptions import AccessError, UserError
+from flectra.modules.module import get_module_path
 from flectra.tests import HttpCase, new_test_user, tagged
 from flectra.tools import config
 
 from .refund_common import RefundCase
+
+CHANGED = "changed outside the payment processing"
+
+
+def _post_migrate_2_0_1_3_0():
+    path = os.path.join(
+        get_module_path("website_sale_order_handling"), "migrations", "2.0.1.3.0",
+        "post-migrate.py",
+    )
+    spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_post", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
 
 
 @tagged("post_install", "-at_install")
@@ -80,6 +99,47 @@ class TestCapturedPaymentGuard(RefundCase):
         refund = tx.with_user(self.refunder).action_refund()
         self.assertEqual((refund.state, refund.amount), ("pending", -50.0))
 
+    def test_a_payment_changed_after_capture_is_refused_by_every_refund_door(self):
+        order, tx = self._paid_order()
+        # Changed afterwards by code running as superuser (a script, a server action).
+        tx.write({"amount": 500.0})
+        changed = re.escape(tx.reference) + ".*" + CHANGED
+        refunder = self.refunder
+        with self.assertRaisesRegex(UserError, changed):
+            order.with_user(refunder).action_refund()
+        with self.assertRaisesRegex(UserError, changed):
+            order.with_user(refunder).action_open_refund_wizard()
+        with self.assertRaisesRegex(UserError, changed):
+            order.with_user(refunder)._refund_chosen(amount=10.0, reason="Gesture")
+        with self.assertRaisesRegex(UserError, changed):
+            tx.with_user(refunder).action_refund(10.0)
+        with self.assertRaisesRegex(UserError, changed):
+            order._refund_lines({order.order_line: 1})
+        self.assertFalse(tx.refund_transaction_ids)
+        # Back to what was captured, it is refunded as usual.
+        tx.write({"amount": 50.0})
+        order.with_user(refunder).action_refund()
+        self.assertEqual(tx.refund_transaction_ids.mapped("state"), ["done"])
+
+    def test_a_payment_without_a_seal_or_moved_to_another_order_is_not_refunded(self):
+        order, tx = self._paid_order()
+        other_order, other_tx = self._paid_order()
+        self.env["base"].flush()
+        # What the ORM cannot do, SQL can: the refund code notices all the same.
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET capture_seal = NULL WHERE id = %s", [tx.id]
+        )
+        self.env.cr.execute(
+            "INSERT INTO sale_order_transaction_rel (sale_order_id, transaction_id) "
+            "VALUES (%s, %s)", [order.id, other_tx.id],
+        )
+        self.env.cache.invalidate()
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+            tx.with_user(self.refunder).action_refund()
+        with self.assertRaisesRegex(UserError, re.escape(other_tx.reference) + ".*" + CHANGED):
+            other_order.with_user(self.refunder).action_refund()
+        self.assertFalse((tx | other_tx).refund_transaction_ids)
+
     def test_a_salesman_cannot_point_a_stripe_payment_at_another_card(self):
         acquirer, stub = self._stripe_with_stub()
         _order, tx = self._paid_order(acquirer=acquirer, stripe_payment_intent="pi_victim")
@@ -90,6 +150,50 @@ class TestCapturedPaymentGuard(RefundCase):
         self.assertEqual(tx.stripe_payment_intent, "pi_victim")
         self.assertFalse(tx.acquirer_reference)
         self.assertFalse(stub.requests)
+
+    def test_a_retry_never_sends_a_refund_to_a_changed_stripe_reference(self):
+        acquirer, stub = self._stripe_with_stub()
+        stub.mode = "error"
+        order, tx = self._paid_order(acquirer=acquirer, stripe_payment_intent="pi_victim")
+        order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        # Changed after the failed attempt, where no guard reaches (SQL).
+        self.env["base"].flush()
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET stripe_payment_intent = 'pi_someone_else' "
+            "WHERE id = %s", [tx.id],
+        )
+        tx.invalidate_cache()
+        stub.mode = "succeeded"
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+            refund.with_user(self.refunder).action_retry_refund()
+        self.assertEqual(refund.state, "error")
+        self.assertEqual(len(stub.requests), 1, "only the first attempt reached Stripe")
+        self.assertEqual(stub.requests[0]["form"]["payment_intent"], "pi_victim")
+
+    def test_the_upgrade_seals_the_payments_captured_before_it(self):
+        order, tx = self._paid_order()
+        refund = tx.action_refund(10.0)
+        draft = self.env["payment.transaction"].create({
+            "acquirer_id": self.acquirer_transfer.id, "amount": 12.0,
+            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
+        })
+        self.env["base"].flush()
+        # As 2.0.1.2.0 left them: no seal anywhere.
+        self.env.cr.execute("UPDATE payment_transaction SET capture_seal = NULL")
+        self.env.cache.invalidate()
+        with self.assertRaisesRegex(UserError, CHANGED):
+            order.with_user(self.refunder).action_refund()
+        _post_migrate_2_0_1_3_0().migrate(self.env.cr, "2.0.1.2.0")
+        self.env.cache.invalidate()
+        self.env.cr.execute(
+            "SELECT id FROM payment_transaction WHERE capture_seal IS NOT NULL AND id IN %s",
+            [(tx.id, refund.id, draft.id)],
+        )
+        self.assertEqual(self.env.cr.fetchall(), [(tx.id,)], "captured payments only")
+        order.with_user(self.refunder).action_refund()
+        self.assertEqual(tx.refund_transaction_ids.mapped("state"), ["done", "done"])
 
 
 @tagged("post_install", "-at_install")
