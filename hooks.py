@@ -1,6 +1,11 @@
+from flectra import SUPERUSER_ID, api
+
+
 def post_init_hook(cr, registry):
     """One-time data work of the first install (never run again on upgrades)."""
     backfill_cart_last_activity(cr)
+    # Payments captured before the add-on are refunded as they stand.
+    api.Environment(cr, SUPERUSER_ID, {})["payment.transaction"]._seal_existing_captures()
 
 
 def backfill_cart_last_activity(cr):

@@ -8,7 +8,8 @@ from werkzeug import urls
 
 from flectra import _, api, fields, models
 from flectra.exceptions import AccessError, UserError
-from flectra.tools import float_compare, float_round, mute_logger
+from flectra.tools import consteq, float_compare, float_repr, float_round, mute_logger
+from flectra.tools.misc import hmac, split_every
 
 _logger = logging.getLogger(__name__)
 
@@ -32,6 +33,22 @@ REFUND_TRUSTED_FIELDS = REFUND_ONLY_FIELDS | {
     "amount", "state", "acquirer_id", "currency_id", "acquirer_reference", "reference",
     "partner_id", "refund_customer_notified",
 }
+# Flectra's payment processing (its _set_transaction_* methods) is what may
+# change a captured payment; its mark, like the refund engine's, is a context
+# value no RPC client can send.
+_PAYMENT_PROCESSING = object()
+_PAYMENT_PROCESSING_KEY = "website_sale_order_handling_payment_processing"
+# A payment is captured once pending: the customer paid, or said they would.
+CAPTURED_STATES = ("pending", "authorized", "done")
+# The states whose values the capture seal vouches for.
+SEALED_STATES = ("authorized", "done")
+# What refunds trust of a captured payment: how much, to whom, through which
+# provider and provider reference, for which orders.
+CAPTURE_TRUSTED_FIELDS = frozenset({
+    "state", "amount", "currency_id", "acquirer_id", "acquirer_reference",
+    "stripe_payment_intent", "partner_id", "sale_order_ids",
+})
+CAPTURE_SEAL_SCOPE = "website_sale_order_handling.capture_seal"
 # A refund left in draft this long had its attempt interrupted (the server died
 # while the provider was called): it may be retried, with the same key.
 REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
@@ -47,6 +64,15 @@ def as_refund_engine(records):
 
 def is_refund_engine(env):
     return env.context.get(_REFUND_ENGINE_KEY) is _REFUND_ENGINE
+
+
+def as_payment_processing(records):
+    """``records`` with the right to write a captured payment."""
+    return records.with_context(**{_PAYMENT_PROCESSING_KEY: _PAYMENT_PROCESSING})
+
+
+def is_payment_processing(env):
+    return env.context.get(_PAYMENT_PROCESSING_KEY) is _PAYMENT_PROCESSING
 
 
 def run_in_own_transaction(records, method, *args):
@@ -112,6 +138,11 @@ class PaymentTransaction(models.Model):
     refund_order_ids = fields.Many2many(
         "sale.order", string="Refunded Orders", compute="_compute_refund_order_ids",
     )
+    capture_seal = fields.Char(
+        readonly=True, copy=False, groups="base.group_system",
+        help="Signs the payment's values as the payment processing captured them: "
+        "refunds refuse a payment whose values no longer match.",
+    )
     refunded_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
         help="Refunds done, pending or failed without being cancelled.",
@@ -155,9 +186,25 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Refunds are made with the Refund button of an order, a return or a payment.")
             )
-        return super().create(vals_list)
+        if any("capture_seal" in vals for vals in vals_list):
+            self._check_may_seal()
+        if not self._may_write_captures() and any(
+            vals.get("state") not in (None, False, "draft") for vals in vals_list
+        ):
+            raise AccessError(
+                _("A payment is created as a draft: only the payment processing captures it.")
+            )
+        records = super().create(vals_list)
+        if self.env.su:
+            # Captured at creation (the test acquirer does) by trusted code.
+            records._seal_capture()
+        return records
 
     def write(self, vals):
+        if "capture_seal" in vals:
+            self._check_may_seal()
+        if not self._may_write_captures():
+            self._check_captures_unchanged(vals)
         if not is_refund_engine(self.env):
             forbidden = REFUND_ONLY_FIELDS.intersection(vals)
             if not forbidden and REFUND_TRUSTED_FIELDS.intersection(vals):
@@ -169,6 +216,138 @@ class PaymentTransaction(models.Model):
                       ", ".join(sorted(forbidden)))
                 )
         return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Captured payments: changed by the payment processing only, sealed for refunds
+    # ------------------------------------------------------------------
+
+    def _may_write_captures(self):
+        """Trusted code, and accountants, who answer for the money anyway (as
+        Flectra's own accounting tests do, writing a provider's answer by
+        hand). What they write by hand is not sealed: refunds never use it."""
+        return (
+            self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
+            or self.env.user.has_group("account.group_account_user")
+        )
+
+    def _check_may_seal(self):
+        if not (is_payment_processing(self.env) or is_refund_engine(self.env)):
+            raise AccessError(_("Only the payment processing seals a captured payment."))
+
+    def _check_captures_unchanged(self, vals):
+        """Refuse, to users, a state set outside the payment processing, and a
+        change of what refunds trust on a captured payment."""
+        if "state" in vals:
+            raise AccessError(_("A payment's state is set by the payment processing only."))
+        changed = CAPTURE_TRUSTED_FIELDS.intersection(vals)
+        if not changed:
+            return
+        captured = self.sudo().filtered(lambda tx: tx.state in CAPTURED_STATES)
+        if captured:
+            raise AccessError(
+                _("%(payments)s: a captured payment cannot be changed (%(fields)s).",
+                  payments=", ".join(captured.mapped("reference")),
+                  fields=", ".join(sorted(changed)))
+            )
+
+    @api.model
+    def _check_order_links_unchanged(self, orders, commands):
+        """Refuse, to users, linking a captured payment to orders or unlinking
+        it, from the orders' side (``commands``: their ``transaction_ids``)."""
+        if self._may_write_captures():
+            return
+        current = orders.sudo().transaction_ids
+        if isinstance(commands, models.BaseModel):
+            commands = [(6, 0, commands.ids)]
+        elif commands and all(isinstance(command, int) for command in commands):
+            commands = [(6, 0, commands)]
+        touched = self.browse()
+        for command in commands or []:
+            if command[0] in (2, 3, 4):
+                touched |= self.browse(command[1])
+            elif command[0] == 5:
+                touched |= current
+            elif command[0] == 6:
+                new = self.browse(command[2])
+                touched |= (current - new) | (new - current)
+        captured = touched.sudo().exists().filtered(lambda tx: tx.state in CAPTURED_STATES)
+        if captured:
+            raise AccessError(
+                _("%s: a captured payment's orders cannot be changed.",
+                  ", ".join(captured.mapped("reference")))
+            )
+
+    def _set_transaction_pending(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_pending()
+
+    def _set_transaction_authorized(self):
+        reaching = self.filtered(lambda tx: tx.state != "authorized")
+        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_authorized()
+        # Only those it moved: an earlier capture keeps the seal it got then.
+        reaching.filtered(lambda tx: tx.state == "authorized")._seal_capture()
+        return res
+
+    def _set_transaction_done(self):
+        reaching = self.filtered(lambda tx: tx.state != "done")
+        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_done()
+        reaching.filtered(lambda tx: tx.state == "done")._seal_capture()
+        return res
+
+    def _set_transaction_cancel(self):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_cancel()
+
+    def _set_transaction_error(self, msg):
+        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_error(msg)
+
+    def _get_capture_seal(self):
+        """The HMAC, with the database secret, of what refunds trust of this payment."""
+        self.ensure_one()
+        tx = self.sudo()
+        currency = tx.currency_id
+        intent = tx["stripe_payment_intent"] if "stripe_payment_intent" in tx._fields else False
+        return hmac(tx.env, CAPTURE_SEAL_SCOPE, (
+            tx.id,
+            float_repr(currency.round(tx.amount), currency.decimal_places),
+            currency.id,
+            tx.acquirer_id.id,
+            tx.acquirer_reference or "",
+            # Sealed alike before and after payment_stripe is installed.
+            intent or "",
+            tx.partner_id.id,
+            sorted(tx.sale_order_ids.ids),
+        ))
+
+    def _seal_capture(self):
+        """Seal the payments of these that are captured (refunds are not sealed:
+        only the refund code writes them)."""
+        for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            as_payment_processing(tx).write({"capture_seal": tx._get_capture_seal()})
+
+    @api.model
+    def _seal_existing_captures(self):
+        """Seal the captured payments that have no seal yet (the add-on's
+        install, the upgrade to 2.0.1.3.0): taken as they stand. Returns how many."""
+        captured = self.sudo().search([
+            ("state", "in", SEALED_STATES), ("is_refund", "=", False),
+            ("capture_seal", "=", False),
+        ])
+        for batch in split_every(1000, captured.ids, self.sudo().browse):
+            batch._seal_capture()
+            batch.flush()
+            batch.invalidate_cache()
+        return len(captured)
+
+    def _check_capture_seal(self):
+        """Refunds use a captured payment's values only as the payment processing
+        captured them: a payment changed since (by a script, in SQL) is refused."""
+        for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            if not (tx.capture_seal and consteq(tx.capture_seal, tx._get_capture_seal())):
+                raise UserError(
+                    _("%s cannot be refunded here: its amount, currency, acquirer, provider "
+                      "reference, customer or orders were changed outside the payment "
+                      "processing after it was captured. Check it against the acquirer's "
+                      "records.", tx.reference)
+                )
 
     # ------------------------------------------------------------------
     # Shares of a payment that paid several orders
@@ -253,6 +432,7 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         self._check_refund_rights()
+        self._check_refund_order_access()
         refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund_ids", amount_to_refund)
         self.sudo()._process_refunds(refund_ids)
         return self.sudo().browse(refund_ids)
@@ -260,6 +440,7 @@ class PaymentTransaction(models.Model):
     def action_retry_refund(self):
         """Send a failed refund again, with its own idempotency key."""
         self._check_refund_rights()
+        self._check_refund_order_access()
         refund_ids = run_in_own_transaction(self.sudo(), "_reserve_retry")
         self.sudo()._process_refunds(refund_ids)
         return True
@@ -267,18 +448,60 @@ class PaymentTransaction(models.Model):
     def action_cancel_refund(self):
         """Give up a failed refund: it no longer holds back the payment's money.
 
-        Only safe once the acquirer's dashboard shows it never happened.
+        A refund that may have reached its provider is looked up there first:
+        one the provider made is recorded, never cancelled (else the next
+        refund would pay twice), and the user is told. For the others, only
+        safe once the acquirer's dashboard shows it never happened.
         """
         self._check_refund_rights()
+        self._check_refund_order_access()
+        made = []
         for refund in self.sudo():
-            refund._lock_failed_refund(_("Only a refund in error can be cancelled."))
-            as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
-            refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
-            refund._log_refund_message(
-                _("Refund %(ref)s was cancelled by %(user)s.",
-                  ref=refund.reference, user=self.env.user.name)
-            )
-        return True
+            answer = run_in_own_transaction(refund, "_cancel_refund_step")
+            if answer["state"] != "cancel":
+                made.append(answer)
+                refund._follow_up_refund()
+        return self._refund_made_notification(made) if made else True
+
+    def _cancel_refund_step(self):
+        """Cancel this failed refund, unless its provider made it: then record
+        the provider's answer instead. Runs in a transaction of its own."""
+        self.ensure_one()
+        self._lock_failed_refund(_("Only a refund in error can be cancelled."))
+        self._lock_refund_row()
+        answer = self._find_refund_at_provider()
+        if answer is not None:
+            getattr(self, "_%s_apply_refund_answer" % self.provider)(answer)
+            if self.state in ("pending", "done"):
+                return {"reference": self.reference, "state": self.state,
+                        "acquirer": self.acquirer_id.name}
+        as_refund_engine(self).write({"state": "cancel", "date": fields.Datetime.now()})
+        self.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
+        self._log_refund_message(
+            _("Refund %(ref)s was cancelled by %(user)s.",
+              ref=self.reference, user=self.env.user.name)
+        )
+        return {"reference": self.reference, "state": "cancel"}
+
+    def _refund_made_notification(self, answers):
+        """Tell the user that refunds they cancelled had been made by the provider."""
+        states = dict(self._fields["state"]._description_selection(self.env))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Refund not cancelled"),
+                "message": "\n".join(
+                    _("%(acquirer)s had made refund %(ref)s: it is recorded as %(state)s, "
+                      "not cancelled.", acquirer=answer["acquirer"], ref=answer["reference"],
+                      state=states[answer["state"]])
+                    for answer in answers
+                ),
+                "type": "warning",
+                "sticky": True,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
 
     def action_mark_refund_paid(self):
         """Accounting has paid a pending refund (bank transfer, cash, Stripe dashboard)."""
@@ -287,6 +510,7 @@ class PaymentTransaction(models.Model):
             or self.env.user.has_group("website_sale_order_handling.group_order_refund")
         ):
             raise AccessError(_("Only accounting or refund managers can mark refunds as paid."))
+        self._check_refund_order_access()
         for refund in self.sudo():
             refund._lock_for_refund()
             if not refund.is_refund or refund.state != "pending":
@@ -306,6 +530,21 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Only users of the group \"Refund online payments\" can refund payments.")
             )
+
+    def _check_refund_order_access(self):
+        """The refund buttons act in sudo: a payment (a refund: the payment it
+        gives back) must belong to orders the user may see. A payment of no
+        order, an invoice's, is refunded by code running as superuser only."""
+        if self.env.su:
+            return
+        for tx in self.sudo():
+            orders = tx._get_refunded_orders() if tx.is_refund else tx.sale_order_ids
+            if not orders:
+                raise AccessError(
+                    _("%s belongs to no order: only payments of orders are refunded here.",
+                      tx.reference)
+                )
+            orders.with_env(self.env)._check_refund_access()
 
     def _lock_for_refund(self):
         """Lock the payments about to be refunded, for the rest of the transaction.
@@ -354,6 +593,7 @@ class PaymentTransaction(models.Model):
             raise UserError(
                 _("%s is not a captured payment: only those can be refunded.", self.reference)
             )
+        self._check_capture_seal()
         acquirer = self.acquirer_id
         if acquirer.support_refund == "none":
             raise UserError(acquirer._get_refund_unsupported_message())
@@ -449,6 +689,8 @@ class PaymentTransaction(models.Model):
             raise UserError(
                 _("%s is not a captured payment: only those can be refunded.", source.reference)
             )
+        # A retry sends money again, to the provider reference of the payment.
+        source._check_capture_seal()
         left = source._get_payment_left(exclude=self)
         order = self.refund_sale_order_id
         if order:
@@ -476,14 +718,19 @@ class PaymentTransaction(models.Model):
         answers = []
         for refund in self.browse(refund_ids):
             answers.append(run_in_own_transaction(refund, "_send_refund_step"))
-            try:
-                run_in_own_transaction(refund, "_refund_follow_up")
-            except Exception:  # pylint: disable=broad-except
-                # The money moved and its record is committed: the cron finishes it.
-                _logger.exception(
-                    "Refund %s: follow-up failed, the post-processing cron retries it", refund.id
-                )
+            refund._follow_up_refund()
         return answers
+
+    def _follow_up_refund(self):
+        """``_refund_follow_up`` in a transaction of its own, once the answer is
+        committed; if it fails, it is logged and the cron does it later."""
+        try:
+            run_in_own_transaction(self, "_refund_follow_up")
+        except Exception:  # pylint: disable=broad-except
+            # The money moved and its record is committed: the cron finishes it.
+            _logger.exception(
+                "Refund %s: follow-up failed, the post-processing cron retries it", self.id
+            )
 
     def _send_refund_step(self):
         """Call the acquirer for this draft refund and record its answer."""
@@ -542,6 +789,26 @@ class PaymentTransaction(models.Model):
             # post-processing cron through _post_process_after_done).
             "is_processed": False,
         }
+
+    def _find_refund_at_provider(self):
+        """What the provider answers about this refund (``_<provider>_find_refund``),
+        or None: it never got it, or the acquirer has no outside provider to
+        ask (test acquirer, wire transfer). A UserError when it cannot be asked."""
+        self.ensure_one()
+        method = getattr(self, "_%s_find_refund" % self.provider, None)
+        if not method:
+            return None
+        try:
+            return method()
+        except (requests.exceptions.RequestException, ValueError) as err:
+            _logger.warning("Refund %s: cannot ask %s about it: %s",
+                            self.reference, self.provider, err)
+            raise UserError(
+                _("Could not ask %(acquirer)s whether refund %(ref)s was made (%(error)s): "
+                  "it is not cancelled. Try again later.",
+                  acquirer=self.acquirer_id.name, ref=self.reference,
+                  error=err.__class__.__name__)
+            ) from None
 
     def _send_refund(self):
         """Hand the refund to its acquirer: ``_<provider>_send_refund`` sets its state."""
@@ -638,8 +905,11 @@ class PaymentTransaction(models.Model):
         params = {"limit": 100}
         if source["stripe_payment_intent"]:
             params["payment_intent"] = source["stripe_payment_intent"]
-        else:
+        elif source.acquirer_reference:
             params["charge"] = source.acquirer_reference
+        else:
+            # Without a Stripe reference nothing was ever sent for it.
+            return None
         url = urls.url_join(self.acquirer_id._stripe_refund_api_url(), "refunds")
         for _page in range(50):
             response = requests.get(

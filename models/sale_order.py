@@ -243,6 +243,23 @@ class SaleOrder(models.Model):
         )
         return res
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if "transaction_ids" in vals:
+                self.env["payment.transaction"]._check_order_links_unchanged(
+                    self.browse(), vals["transaction_ids"]
+                )
+        return super().create(vals_list)
+
+    def write(self, vals):
+        # The same link as payment.transaction.sale_order_ids, from this side.
+        if "transaction_ids" in vals:
+            self.env["payment.transaction"]._check_order_links_unchanged(
+                self, vals["transaction_ids"]
+            )
+        return super().write(vals)
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
@@ -309,6 +326,7 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
+        self._check_refund_access()
         # In the order's company, as sale's invoicing: credit notes and
         # payments get its journals whichever company the user works in.
         order = self.sudo().with_company(self.company_id)
@@ -325,6 +343,7 @@ class SaleOrder(models.Model):
         """The Refund button: choose lines or an amount, and say why, before refunding."""
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
+        self._check_refund_access()
         order = self.sudo()
         payments = order._check_has_payments_to_refund()
         # As before the wizard existed: an acquirer that cannot refund is named at once.
@@ -350,7 +369,15 @@ class SaleOrder(models.Model):
             raise UserError(
                 _("%s was not paid online: there is no payment to refund.", self.name)
             )
+        # Every payment counts in the order's shares, the ones not refunded too.
+        payments._check_capture_seal()
         return payments
+
+    def _check_refund_access(self):
+        """The refund code reads and writes in sudo: the user must at least be
+        allowed to see these orders (own documents only, their companies)."""
+        self.check_access_rights("read")
+        self.check_access_rule("read")
 
     def _refund_chosen(self, line_quantities=None, amount=None, reason="", restock=False):
         """Refund what the refund wizard chose: ``line_quantities``
@@ -361,9 +388,7 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
-        # The engine works in sudo: the user must at least see this order.
-        self.check_access_rights("read")
-        self.check_access_rule("read")
+        self._check_refund_access()
         if not (reason or "").strip():
             raise UserError(_("Write why this order is refunded (internal note)."))
         order = self.sudo().with_company(self.company_id)
@@ -785,6 +810,7 @@ class SaleOrder(models.Model):
                 _("%s was not paid online: there is no payment to refund.", order.name)
             )
         payments._lock_for_refund()
+        payments._check_capture_seal()
         for acquirer in payments.acquirer_id:
             if acquirer.support_refund != "partial":
                 raise UserError(

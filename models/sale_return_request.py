@@ -224,6 +224,10 @@ class SaleReturnRequest(models.Model):
         """
         self.ensure_one()
         self.env["payment.transaction"]._check_refund_rights()
+        # The refund is made in sudo: the user must see the request and its order.
+        self.check_access_rights("read")
+        self.check_access_rule("read")
+        self.order_id._check_refund_access()
         # In the order's company: the credit note gets its journals.
         request = self.sudo().with_company(self.company_id)
         refund_ids = run_in_own_transaction(request, "_reserve_refund")

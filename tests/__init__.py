@@ -15,7 +15,9 @@ from . import test_multi_company
 from . import test_order_assignment
 from . import test_order_flow
 from . import test_order_queues
+from . import test_refund_access
 from . import test_refund_acquirer
+from . import test_refund_capture_guard
 from . import test_refund_concurrency
 from . import test_refund_durability
 from . import test_refund_forgery

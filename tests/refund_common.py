@@ -133,21 +133,35 @@ class CommittedRefundCase(CommittedCase, OrderHandlingCase):
         return admin
 
     def _commit_payment(self, env, acquirer, amount, orders=None, **values):
-        """A captured payment of ``amount`` (of ``orders``, if given)."""
+        """A captured payment of ``amount``, of ``orders`` (else of an order of
+        its own: users refund the payments of orders they may see)."""
         admin = self._admin(env)
-        partner = orders[:1].partner_id if orders else self._commit_record(
-            env, "res.partner", {"name": "Committed Customer"}
-        )
+        if not orders:
+            customer = self._commit_record(
+                env, "res.partner",
+                {"name": "Committed Customer", "email": "committed.customer@example.com"},
+            )
+            orders = self._commit_record(env, "sale.order", {"partner_id": customer.id})
+        partner = orders[:1].partner_id
         tx = self._commit_record(env, "payment.transaction", dict({
             "acquirer_id": acquirer.id,
             "amount": amount,
             "currency_id": admin.company_id.currency_id.id,
             "reference": "CONC-%s" % uuid.uuid4().hex[:12],
             "partner_id": partner.id,
-            "sale_order_ids": [(6, 0, orders.ids if orders else [])],
+            "sale_order_ids": [(6, 0, orders.ids)],
         }, **values))
         tx._set_transaction_done()
         return tx
+
+    def _committed_state(self, refund):
+        """``refund``'s state as committed. The refund steps commit in
+        transactions of their own, younger than the caller's: once the caller
+        has read anything (the refund buttons check the user's access to the
+        order first), its snapshot cannot see them."""
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT state FROM payment_transaction WHERE id = %s", [refund.id])
+            return cr.fetchone()[0]
 
     def _hold_in(self, method_name):
         """Patch ``payment.transaction.<method_name>`` so that the first thread

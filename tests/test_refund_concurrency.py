@@ -31,7 +31,10 @@ class TestRefundConcurrency(CommittedRefundCase):
         return self._commit_payment(env, self.acquirer, 100.0).id
 
     def _refund(self, amount=None):
-        return lambda env: env["payment.transaction"].browse(self.tx_id).action_refund(amount).state
+        def work(env):
+            refund = env["payment.transaction"].browse(self.tx_id).action_refund(amount)
+            return self._committed_state(refund)
+        return work
 
     def _committed_refunds(self, env, tx_id=None):
         env.cr.execute(

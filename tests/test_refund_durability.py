@@ -76,7 +76,7 @@ class TestRefundDurability(CommittedRefundCase):
         self.stub.mode = "drop"
 
         def refund(env):
-            return env["payment.transaction"].browse(self.tx_id).action_refund().state
+            return self._committed_state(env["payment.transaction"].browse(self.tx_id).action_refund())
 
         self.assertEqual(self.run_worker(refund, self.user_id), "error")
         [(amount, state, key, _stripe_id)] = self.run_worker(self._refunds)

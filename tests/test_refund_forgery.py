@@ -164,11 +164,15 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
             [("type", "=", "bank"), ("company_id", "=", self.env.company.id)], limit=1
         )
         acquirer = self._create_stripe_acquirer(self.env, journal)
-        partner = self.env["res.partner"].create({"name": "RPC Victim"})
+        partner = self.env["res.partner"].create(
+            {"name": "RPC Victim", "email": "rpc.victim@example.com"}
+        )
+        # Of an order: the refund buttons refund the payments of orders only.
+        order = self.env["sale.order"].create({"partner_id": partner.id})
         self.payment = self.env["payment.transaction"].create({
             "acquirer_id": acquirer.id, "amount": 80.0, "partner_id": partner.id,
             "currency_id": self.env.company.currency_id.id, "reference": "RPC-PAY-1",
-            "acquirer_reference": "ch_rpc_1",
+            "acquirer_reference": "ch_rpc_1", "sale_order_ids": [(6, 0, order.ids)],
         })
         self.payment._set_transaction_done()
         self.authenticate("rpc_salesman", "rpc_salesman")

@@ -6,7 +6,7 @@ request's transaction as they do in production.
 """
 from unittest.mock import patch
 
-from flectra.tests import tagged
+from flectra.tests import new_test_user, tagged
 from flectra.tools import mute_logger
 
 from .real_server_common import RealServerCase
@@ -195,3 +195,80 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
         self.assertNotIn("error", answer, answer)
         self.assertEqual(self.snapshot(self._request_state), ("refunded", [("done", 40.0)]))
         self.assertEqual(self.snapshot(self._order_state)["refunds"], [("done", 40.0)])
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentButtonsOfAnotherSalesmansOrderOnARealServer(RealServerCase):
+    """A refund user limited to their own documents presses the payment
+    buttons of another salesman's order, and of a payment of no order."""
+
+    def setUp(self):
+        super().setUp()
+        self.records = self.commit(self._others_payment_with_refunds)
+        self.login("own_%s" % self.marker, "own-%s" % self.marker)
+
+    def _others_payment_with_refunds(self, env):
+        own = self.track(new_test_user(
+            env, login="own_%s" % self.marker, password="own-%s" % self.marker,
+            groups="sales_team.group_sale_salesman,"
+                   "website_sale_order_handling.group_order_refund",
+        ))
+        other = self.track(new_test_user(
+            env, login="other_%s" % self.marker, groups="sales_team.group_sale_salesman",
+        ))
+        self.assertFalse(own.has_group("sales_team.group_sale_salesman_all_leads"))
+        acquirer = env.ref("payment_test.payment_acquirer_test")
+        if not acquirer.journal_id:
+            acquirer.journal_id = env["account.journal"].search(
+                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1)
+        customer = self.track(env["res.partner"].create({
+            "name": "Real Server Customer %s" % self.marker,
+            "email": "real.server.%s@example.com" % self.marker,
+        }))
+        service = self.track(env["product.product"].create({
+            "name": "Real Server Service %s" % self.marker, "type": "service",
+            "list_price": 80.0, "taxes_id": [(6, 0, [])],
+        }))
+        order = self.track(env["sale.order"].create({
+            "partner_id": customer.id, "user_id": other.id,
+            "order_line": [(0, 0, {"product_id": service.id, "product_uom_qty": 1})],
+        }))
+        payment = self.track(order._create_payment_transaction({"acquirer_id": acquirer.id}))
+        orderless = self.track(env["payment.transaction"].create({
+            "acquirer_id": acquirer.id, "amount": 30.0, "partner_id": customer.id,
+            "currency_id": acquirer.company_id.currency_id.id,
+            "reference": "RS-NO-ORDER-%s" % self.marker,
+        }))
+        self.assertEqual((payment.state, orderless.state), ("done", "done"))
+        failed = self.track(payment._reserve_refund(10.0))
+        failed._set_refund_state("error", "The acquirer did not answer.")
+        pending = self.track(payment._reserve_refund(5.0))
+        pending._set_refund_state("pending")
+        return {"payment": payment.id, "orderless": orderless.id,
+                "failed": failed.id, "pending": pending.id}
+
+    def _refunds(self, env):
+        env.cr.execute(
+            "SELECT id, state, amount FROM payment_transaction "
+            "WHERE source_transaction_id IN %s ORDER BY id",
+            [(self.records["payment"], self.records["orderless"])],
+        )
+        return env.cr.fetchall()
+
+    def test_own_documents_user_cannot_press_the_payment_buttons(self):
+        before = self.snapshot(self._refunds)
+        self.assertEqual([state for _id, state, _amount in before], ["error", "pending"])
+        for method, name in (
+            ("action_refund", "payment"),
+            ("action_refund", "orderless"),
+            ("action_retry_refund", "failed"),
+            ("action_cancel_refund", "failed"),
+            ("action_mark_refund_paid", "pending"),
+        ):
+            answer = self.call_button("payment.transaction", method, [self.records[name]])
+            error = self.assertRefused(answer)
+            self.assertEqual(
+                error.get("data", {}).get("name"), "flectra.exceptions.AccessError",
+                "%s of %s: %s" % (method, name, error),
+            )
+        self.assertEqual(self.snapshot(self._refunds), before, "nothing was refunded or changed")

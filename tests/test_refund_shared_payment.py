@@ -23,9 +23,13 @@ class TestRefundSharedPayment(ReturnMixin, RefundCase):
         return tx
 
     def _pay_part(self, orders, amount):
-        """A payment of ``amount`` only (the shop took the rest another way)."""
-        tx = orders._create_payment_transaction({"acquirer_id": self.acquirer_test.id})
-        tx.amount = amount
+        """A payment of ``amount`` only (the shop took the rest another way),
+        captured for that amount."""
+        tx = self.env["payment.transaction"].create({
+            "acquirer_id": self.acquirer_test.id, "amount": amount,
+            "currency_id": orders[:1].currency_id.id, "partner_id": orders[:1].partner_id.id,
+            "sale_order_ids": [(6, 0, orders.ids)],
+        })
         tx._set_transaction_done()
         tx._post_process_after_done()
         self.assertEqual(tx.state, "done")

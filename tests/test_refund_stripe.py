@@ -1,4 +1,5 @@
 """Stripe refunds against a local stub of its API: what is sent, and every answer."""
+import socket
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -9,6 +10,10 @@ from flectra.tools import mute_logger
 
 from .refund_common import RefundCase
 from .stripe_stub import StripeStub
+
+
+class ServerDied(Exception):
+    """A server killed right after Stripe answered, before the answer was recorded."""
 
 
 @tagged("post_install", "-at_install")
@@ -213,3 +218,79 @@ class TestRefundStripe(RefundCase):
         self.assertEqual(refund.refund_move_ids.state, "posted")
         self.assertEqual(refund.refund_move_ids.payment_state, "paid")
         self.assertEqual(len(self.stub.requests), 1, "the cron never calls Stripe")
+
+    # --- Cancel asks Stripe first ---------------------------------------------
+
+    def test_cancelling_a_refund_stripe_made_records_it_instead(self):
+        self.stub.mode = "timeout"
+        order, tx = self._stripe_order(invoiced=True)
+        order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        self.assertEqual(len(self.stub.refunds), 1, "Stripe made it despite the timeout")
+
+        # Believing nothing happened, the manager cancels it.
+        action = refund.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(refund.state, "done", "Stripe's refund is recorded, not cancelled")
+        self.assertEqual(refund.acquirer_reference, "re_stub_1")
+        self.assertEqual(action["params"]["type"], "warning")
+        self.assertIn(refund.reference, action["params"]["message"])
+        self.assertEqual(refund.refund_move_ids.state, "posted")
+        self.assertEqual(refund.refund_move_ids.payment_state, "paid")
+        self.assertEqual(tx.refundable_amount, 0.0)
+        self.assertEqual(
+            [r.get("method") for r in self.stub.requests], ["POST", "GET"],
+            "the cancel only asked Stripe",
+        )
+        # So the next Refund has nothing left to send twice.
+        self.stub.mode = "succeeded"
+        with self.assertRaisesRegex(UserError, "already fully refunded"):
+            order.with_user(self.refunder).action_refund()
+        self.assertEqual(len(self.stub.refunds), 1, "refunded once")
+
+    def test_cancelling_an_interrupted_draft_asks_stripe_first(self):
+        _order, tx = self._stripe_order(stripe_payment_intent="pi_stub_draft")
+        refund = tx._reserve_refund(20.0)
+        # The server sent it, then died before recording Stripe's answer.
+        Transaction = type(refund)
+        with self.assertRaises(ServerDied), self.env.cr.savepoint(), patch.object(
+            Transaction, "_stripe_apply_refund_answer", side_effect=ServerDied
+        ):
+            refund._stripe_send_refund()
+        self.assertEqual(refund.state, "draft")
+        self.assertEqual(len(self.stub.refunds), 1)
+        # Ten minutes later the draft counts as interrupted, and may be cancelled...
+        self.env["base"].flush()
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET write_date = write_date - interval '11 minutes' "
+            "WHERE id = %s", [refund.id],
+        )
+        refund.invalidate_cache()
+        self.assertTrue(refund._is_failed_refund())
+
+        # ...but Stripe is asked first, and its refund is kept.
+        refund.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(refund.state, "done")
+        self.assertAlmostEqual(tx.refundable_amount, 30.0)
+        [listing] = [r for r in self.stub.requests if r.get("method") == "GET"]
+        self.assertEqual(listing["form"]["payment_intent"], "pi_stub_draft")
+        self.assertEqual(len(self.stub.refunds), 1)
+
+    def test_a_refund_stripe_cannot_be_asked_about_is_not_cancelled(self):
+        self.stub.mode = "timeout"
+        order, tx = self._stripe_order(invoiced=True)
+        order.with_user(self.refunder).action_refund()
+        refund = tx.refund_transaction_ids
+        self.assertEqual(refund.state, "error")
+        # Stripe cannot be reached (network down): nothing answers on this port.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        self.env["ir.config_parameter"].sudo().set_param(
+            "website_sale_order_handling.stripe_api_url", "http://127.0.0.1:%d/v1/" % closed_port
+        )
+        with self.assertRaisesRegex(UserError, "Could not ask Stripe"):
+            refund.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(refund.state, "error", "still holding its amount")
+        self.assertEqual(refund.refund_move_ids.state, "draft")
+        self.assertEqual(tx.refundable_amount, 0.0)

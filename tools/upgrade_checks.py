@@ -151,6 +151,22 @@ def refunds_made_before_are_in_the_ledger():
             assert total > 0, (refund.reference, total)
 
 
+@check(since="2.0.1.3.0")
+def captured_payments_are_sealed():
+    """2.0.1.3.0: every payment captured before the upgrade has its capture seal
+    (post-migrate), and the demo's wire transfer, paid now, gets one too."""
+    captured = env["payment.transaction"].search(
+        [("state", "in", ("authorized", "done")), ("is_refund", "=", False)]
+    )
+    assert all(tx.capture_seal for tx in captured), captured.mapped("reference")
+    captured._check_capture_seal()
+    wire = env.ref("website_sale_order_handling.payment_transaction_wire_transfer_demo")
+    assert wire.state == "pending" and not wire.capture_seal, (wire.state, wire.capture_seal)
+    wire._set_transaction_done()
+    assert wire.capture_seal, "Flectra's payment processing sealed it"
+    wire._check_capture_seal()
+
+
 for since, function in CHECKS:
     if _version(UPGRADED_FROM) >= _version(since):
         print("UPGRADE-CHECK SKIP %s (migration to %s; the database was at %s)"

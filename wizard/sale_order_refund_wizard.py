@@ -62,6 +62,9 @@ class SaleOrderRefundWizard(models.TransientModel):
         order = self.env["sale.order"].browse(res.get("order_id"))
         if not order:
             return res
+        # What is left is read in sudo: only for an order the user may refund.
+        self.env["payment.transaction"]._check_refund_rights()
+        order._check_refund_access()
         left = order.sudo()._get_refund_left_quantities()
         lines = self._get_choosable_lines(order)
         if "line_ids" in fields_list:
@@ -74,6 +77,18 @@ class SaleOrderRefundWizard(models.TransientModel):
                 _is_shipping_line(line) for line in left
             )
         return res
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Its figures are computed in sudo: the order is checked first (an
+        # order from the context's default is checked by default_get).
+        orders = self.env["sale.order"].browse(
+            [vals["order_id"] for vals in vals_list if vals.get("order_id")]
+        )
+        if orders:
+            self.env["payment.transaction"]._check_refund_rights()
+            orders._check_refund_access()
+        return super().create(vals_list)
 
     @api.model
     def _get_choosable_lines(self, order):
@@ -165,6 +180,8 @@ class SaleOrderRefundWizard(models.TransientModel):
     def action_refund(self):
         self.ensure_one()
         order = self.order_id
+        self.env["payment.transaction"]._check_refund_rights()
+        order._check_refund_access()
         if self.full_only:
             return order._refund_chosen(reason=self.reason, restock=self.restock)
         if self.refund_mode == "amount":
