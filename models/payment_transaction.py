@@ -49,6 +49,7 @@ CAPTURE_TRUSTED_FIELDS = frozenset({
     "stripe_payment_intent", "partner_id", "sale_order_ids",
 })
 CAPTURE_SEAL_SCOPE = "website_sale_order_handling.capture_seal"
+ORIGIN_SEAL_SCOPE = "website_sale_order_handling.origin_seal"
 # A refund left in draft this long had its attempt interrupted (the server died
 # while the provider was called): it may be retried, with the same key.
 REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
@@ -143,6 +144,11 @@ class PaymentTransaction(models.Model):
         help="Signs the payment's values as the payment processing captured them: "
         "refunds refuse a payment whose values no longer match.",
     )
+    origin_seal = fields.Char(
+        readonly=True, copy=False, groups="base.group_system",
+        help="Signs the payment's values as trusted code created it (the shop, in "
+        "sudo): only such a payment is sealed when it is captured.",
+    )
     refunded_amount = fields.Monetary(
         compute="_compute_refunded_amount", currency_field="currency_id",
         help="Refunds done, pending or failed without being cancelled.",
@@ -186,7 +192,7 @@ class PaymentTransaction(models.Model):
             raise AccessError(
                 _("Refunds are made with the Refund button of an order, a return or a payment.")
             )
-        if any("capture_seal" in vals for vals in vals_list):
+        if any("capture_seal" in vals or "origin_seal" in vals for vals in vals_list):
             self._check_may_seal()
         if not self._may_write_captures() and any(
             vals.get("state") not in (None, False, "draft") for vals in vals_list
@@ -195,13 +201,17 @@ class PaymentTransaction(models.Model):
                 _("A payment is created as a draft: only the payment processing captures it.")
             )
         records = super().create(vals_list)
-        if self.env.su:
-            # Captured at creation (the test acquirer does) by trusted code.
+        if self._may_seal_origin():
+            # Created by trusted code (the shop's checkout runs in sudo): a
+            # payment a user created over RPC, and drove through Flectra's
+            # public processing methods, is never trusted by refunds.
+            records._seal_origin()
+            # Captured at creation (the test acquirer does).
             records._seal_capture()
         return records
 
     def write(self, vals):
-        if "capture_seal" in vals:
+        if "capture_seal" in vals or "origin_seal" in vals:
             self._check_may_seal()
         if not self._may_write_captures():
             self._check_captures_unchanged(vals)
@@ -229,6 +239,9 @@ class PaymentTransaction(models.Model):
             self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
             or self.env.user.has_group("account.group_account_user")
         )
+
+    def _may_seal_origin(self):
+        return self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
 
     def _check_may_seal(self):
         if not (is_payment_processing(self.env) or is_refund_engine(self.env)):
@@ -317,16 +330,51 @@ class PaymentTransaction(models.Model):
             sorted(tx.sale_order_ids.ids),
         ))
 
+    def _get_origin_seal(self):
+        """The HMAC of what this payment was created with: its amount, currency,
+        acquirer, customer and orders."""
+        self.ensure_one()
+        tx = self.sudo()
+        currency = tx.currency_id
+        return hmac(tx.env, ORIGIN_SEAL_SCOPE, (
+            tx.id,
+            float_repr(currency.round(tx.amount), currency.decimal_places),
+            currency.id,
+            tx.acquirer_id.id,
+            tx.partner_id.id,
+            sorted(tx.sale_order_ids.ids),
+        ))
+
+    def _seal_origin(self):
+        for tx in self.sudo().filtered(lambda t: not t.is_refund):
+            as_payment_processing(tx).write({"origin_seal": tx._get_origin_seal()})
+
+    def _has_trusted_origin(self):
+        self.ensure_one()
+        tx = self.sudo()
+        return bool(tx.origin_seal) and consteq(tx.origin_seal, tx._get_origin_seal())
+
     def _seal_capture(self):
-        """Seal the payments of these that are captured (refunds are not sealed:
-        only the refund code writes them)."""
+        """Seal the payments of these that are captured, if trusted code created
+        them as they are (refunds are not sealed: only the refund code writes
+        them). Unsealed, a payment is never refunded by the add-on."""
         for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            if not tx._has_trusted_origin():
+                _logger.warning(
+                    "Payment %s was captured, but not as trusted code created it: "
+                    "it is not sealed, refunds will refuse it", tx.reference)
+                continue
             as_payment_processing(tx).write({"capture_seal": tx._get_capture_seal()})
 
     @api.model
     def _seal_existing_captures(self):
         """Seal the captured payments that have no seal yet (the add-on's
         install, the upgrade to 2.0.1.3.0): taken as they stand. Returns how many."""
+        unsealed = self.sudo().search([("is_refund", "=", False), ("origin_seal", "=", False)])
+        for batch in split_every(1000, unsealed.ids, self.sudo().browse):
+            batch._seal_origin()
+            batch.flush()
+            batch.invalidate_cache()
         captured = self.sudo().search([
             ("state", "in", SEALED_STATES), ("is_refund", "=", False),
             ("capture_seal", "=", False),

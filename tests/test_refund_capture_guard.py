@@ -81,7 +81,11 @@ class TestCapturedPaymentGuard(RefundCase):
         )
         self.assertEqual(to_pay.mapped("amount"), [-50.0])
 
-    def test_the_payment_processing_still_captures_a_salesmans_draft(self):
+    def test_a_salesmans_draft_is_captured_but_never_refunded(self):
+        """Flectra's processing still captures a draft a salesman created (over
+        RPC), but refunds never trust it: a salesman could drive a draft of
+        any amount through Flectra's public processing methods
+        (form_feedback, then a confirmation) and have a manager refund it."""
         order = self._create_web_order()
         self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "")
         tx = self.env["payment.transaction"].with_user(self.salesman).create({
@@ -96,8 +100,28 @@ class TestCapturedPaymentGuard(RefundCase):
         # Post-processing runs as the shop's cron or route does: in sudo.
         tx.sudo()._post_process_after_done()
         self.assertEqual((tx.state, order.state), ("done", "sale"))
-        refund = tx.with_user(self.refunder).action_refund()
-        self.assertEqual((refund.state, refund.amount), ("pending", -50.0))
+        self.assertFalse(tx.sudo().capture_seal)
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+            tx.with_user(self.refunder).action_refund()
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+            order.with_user(self.refunder).action_refund()
+
+    def test_a_forged_draft_of_another_amount_is_never_refunded(self):
+        """The 5,000 forged beside a real payment of 50 never reaches Refunds to Pay."""
+        order, real = self._paid_order()
+        forged = self.env["payment.transaction"].with_user(self.salesman).create({
+            "acquirer_id": self.acquirer_transfer.id, "amount": 5000.0,
+            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
+            "sale_order_ids": [(6, 0, order.ids)],
+        })
+        forged.sudo()._set_transaction_pending()
+        forged.sudo()._set_transaction_done()
+        self.assertEqual(forged.state, "done")
+        with self.assertRaisesRegex(UserError, re.escape(forged.reference) + ".*" + CHANGED):
+            order.with_user(self.refunder).action_refund()
+        self.assertFalse(self.env["payment.transaction"].search(
+            [("is_refund", "=", True), ("refund_sale_order_id", "=", order.id)]))
+        self.assertEqual(real.refunded_amount, 0.0)
 
     def test_a_payment_changed_after_capture_is_refused_by_every_refund_door(self):
         order, tx = self._paid_order()
