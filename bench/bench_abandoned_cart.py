@@ -11,6 +11,7 @@ website then template.send_mail + write of the sent flag per cart, in one
 transaction. It prints time, SQL queries per e-mailed cart and peak Python
 memory (tracemalloc), then EXPLAIN of the eligibility query on 200k carts.
 """
+
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ def build_carts(env, count):
     from datetime import timedelta
 
     from flectra import fields
+
     cr = env.cr
     now = fields.Datetime.now()
     websites = env["website"].search([], order="id")[:2]
@@ -43,31 +45,48 @@ def build_carts(env, count):
         website.write({"send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0})
         website.abandoned_cart_email_start = now - timedelta(days=30)
     product = env["product.product"].search([("default_code", "=", "BENCH")], limit=1) or env[
-        "product.product"].create({"name": "Bench Mug", "default_code": "BENCH", "list_price": 9.0,
-                                   "is_published": True, "type": "consu"})
+        "product.product"
+    ].create(
+        {
+            "name": "Bench Mug",
+            "default_code": "BENCH",
+            "list_price": 9.0,
+            "is_published": True,
+            "type": "consu",
+        }
+    )
     partner = env["res.partner"].create({"name": "Bench Buyer", "email": "bench@example.com"})
-    seed = env["sale.order"].create({
-        "partner_id": partner.id, "website_id": websites[0].id,
-        "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-    })
+    seed = env["sale.order"].create(
+        {
+            "partner_id": partner.id,
+            "website_id": websites[0].id,
+            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+        }
+    )
     env["base"].flush()
     # Partners: one per cart, every 4th with an e-mail (the eligible ones).
-    cr.execute("""
+    cr.execute(
+        """
         INSERT INTO res_partner (name, email, email_normalized, active, type, is_company,
                                  display_name, lang, create_date, write_date)
         SELECT 'Bench ' || g, CASE WHEN g %% 4 = 0 THEN 'bench' || g || '@example.com' END,
                CASE WHEN g %% 4 = 0 THEN 'bench' || g || '@example.com' END,
                TRUE, 'contact', FALSE, 'Bench ' || g, 'en_US', now(), now()
-          FROM generate_series(1, %s) g RETURNING id""", (count,))
+          FROM generate_series(1, %s) g RETURNING id""",
+        (count,),
+    )
     partner_ids = [row[0] for row in cr.fetchall()]
-    cr.execute("UPDATE res_partner SET commercial_partner_id = id WHERE id IN %s", (tuple(partner_ids),))
+    cr.execute(
+        "UPDATE res_partner SET commercial_partner_id = id WHERE id IN %s", (tuple(partner_ids),)
+    )
     cr.execute("""SELECT column_name FROM information_schema.columns
                    WHERE table_name = 'sale_order' AND column_name NOT IN
                    ('id', 'name', 'partner_id', 'partner_invoice_id', 'partner_shipping_id',
                     'website_id', 'cart_last_activity', 'access_token')""")
     columns = [row[0] for row in cr.fetchall()]
     cols = ", ".join('"%s"' % c for c in columns)
-    cr.execute("""
+    cr.execute(
+        """
         INSERT INTO sale_order (name, partner_id, partner_invoice_id, partner_shipping_id,
                                 website_id, cart_last_activity, {cols})
         SELECT 'BENCH' || p.n, p.id, p.id, p.id,
@@ -76,17 +95,25 @@ def build_carts(env, count):
                {seed_cols}
           FROM sale_order s,
                (SELECT id, row_number() OVER (ORDER BY id) AS n FROM res_partner WHERE id IN %s) p
-         WHERE s.id = %s RETURNING id""".format(cols=cols, seed_cols=", ".join("s.%s" % c for c in ['"%s"' % c for c in columns])),
-        (websites[0].id, websites[1].id, tuple(partner_ids), seed.id))
+         WHERE s.id = %s RETURNING id""".format(
+            cols=cols, seed_cols=", ".join("s.%s" % c for c in ['"%s"' % c for c in columns])
+        ),
+        (websites[0].id, websites[1].id, tuple(partner_ids), seed.id),
+    )
     order_ids = [row[0] for row in cr.fetchall()]
     cr.execute("""SELECT column_name FROM information_schema.columns
-                   WHERE table_name = 'sale_order_line' AND column_name NOT IN ('id', 'order_id', 'order_partner_id')""")
+                   WHERE table_name = 'sale_order_line'
+                     AND column_name NOT IN ('id', 'order_id', 'order_partner_id')""")
     lcols = ['"%s"' % row[0] for row in cr.fetchall()]
-    cr.execute("""
+    cr.execute(
+        """
         INSERT INTO sale_order_line (order_id, order_partner_id, {cols})
         SELECT o.id, o.partner_id, {lcols} FROM sale_order o, sale_order_line l
          WHERE o.id IN %s AND l.order_id = %s""".format(
-        cols=", ".join(lcols), lcols=", ".join("l.%s" % c for c in lcols)), (tuple(order_ids), seed.id))
+            cols=", ".join(lcols), lcols=", ".join("l.%s" % c for c in lcols)
+        ),
+        (tuple(order_ids), seed.id),
+    )
     seed.unlink()
     cr.execute("ANALYZE sale_order; ANALYZE sale_order_line; ANALYZE res_partner")
     return websites, order_ids
@@ -95,6 +122,7 @@ def build_carts(env, count):
 class QueryCounter:
     def __init__(self):
         from flectra.sql_db import Cursor
+
         self.cursor_class, self.count = Cursor, 0
         self.original = Cursor.execute
 
@@ -104,6 +132,7 @@ class QueryCounter:
         def execute(cursor, *args, **kwargs):
             counter.count += 1
             return counter.original(cursor, *args, **kwargs)
+
         self.cursor_class.execute = execute
         return self
 
@@ -112,18 +141,24 @@ class QueryCounter:
 
 
 def design_a(env, websites):
-    return env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(websites, auto_commit=True)
+    return env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(
+        websites, auto_commit=True
+    )
 
 
 def design_b(env, websites):
     """Odoo 16-18: one unbounded search per website, then send_mail + write per cart."""
     sent = 0
     for website in websites:
-        carts = env["sale.order"].search([
-            ("is_abandoned_cart", "=", True), ("cart_recovery_email_sent", "=", False),
-            ("website_id", "=", website.id), ("partner_id.email", "!=", False),
-            ("cart_last_activity", ">=", website.abandoned_cart_email_start),
-        ])
+        carts = env["sale.order"].search(
+            [
+                ("is_abandoned_cart", "=", True),
+                ("cart_recovery_email_sent", "=", False),
+                ("website_id", "=", website.id),
+                ("partner_id.email", "!=", False),
+                ("cart_last_activity", ">=", website.abandoned_cart_email_start),
+            ]
+        )
         # The same template as (a): the add-on's, which the website now keeps
         # apart from website_sale's manual recovery template.
         template = website.cart_reminder_mail_template_id
@@ -136,6 +171,7 @@ def design_b(env, websites):
 
 def measure(registry, design, count):
     import flectra
+
     with flectra.api.Environment.manage(), registry.cursor() as cr:
         env = flectra.api.Environment(cr, flectra.SUPERUSER_ID, {})
         websites, order_ids = build_carts(env, count)
@@ -172,6 +208,7 @@ def explain(registry, count=200000):
     window walked along a partial index, then the eligibility check of its ids."""
     import flectra
     from flectra import fields
+
     with flectra.api.Environment.manage(), registry.cursor() as cr:
         env = flectra.api.Environment(cr, flectra.SUPERUSER_ID, {})
         websites, _order_ids = build_carts(env, count)
@@ -186,10 +223,15 @@ def explain(registry, count=200000):
             if "FROM sale_order so" in query:
                 captured.append((query, params))
             return original(query, params, log_exceptions)
+
         cr.execute = capture
         window = mailer._select_cart_window(
-            website, step, "cart_last_activity", fields.Datetime.now(),
-            (website.abandoned_cart_email_start, 0), 200,
+            website,
+            step,
+            "cart_last_activity",
+            fields.Datetime.now(),
+            (website.abandoned_cart_email_start, 0),
+            200,
         )
         mailer._select_abandoned_carts(website, step, [row[0] for row in window])
         cr.execute = original
@@ -204,23 +246,52 @@ def explain(registry, count=200000):
 def main():
     import flectra
     from flectra.tools import config
-    config.parse_config([
-        "--addons-path", os.environ["WSOH_BENCH_ADDONS"], "-d", DB, "--log-level=warn",
-        "--db_host", os.environ["PGHOST"], "--db_port", os.environ["PGPORT"],
-        "--db_user", os.environ["PGUSER"], "--db_password", os.environ["PGPASSWORD"],
-    ])
+
+    config.parse_config(
+        [
+            "--addons-path",
+            os.environ["WSOH_BENCH_ADDONS"],
+            "-d",
+            DB,
+            "--log-level=warn",
+            "--db_host",
+            os.environ["PGHOST"],
+            "--db_port",
+            os.environ["PGPORT"],
+            "--db_user",
+            os.environ["PGUSER"],
+            "--db_password",
+            os.environ["PGPASSWORD"],
+        ]
+    )
     registry = flectra.registry(DB)
     results = {}
     for count in (5000, 20000):
         for name, design in (("a", design_a), ("b", design_b)):
             results[name, count] = res = measure(registry, design, count)
-            print("%-28s %6d carts: %5d e-mailed  %8.2f s  %5.2f queries/cart  peak %7.1f MB" % (
-                "(a) this cron" if name == "a" else "(b) Odoo 16-18 peer design",
-                count, res["sent"], res["time"], res["queries"], res["peak"] / 1e6), flush=True)
-    print("speed-up (b)/(a) at 5k: %.1fx, at 20k: %.1fx" % (
-        results["b", 5000]["time"] / results["a", 5000]["time"],
-        results["b", 20000]["time"] / results["a", 20000]["time"]))
-    print("(a) peak memory 20k / 5k: %.2f" % (results["a", 20000]["peak"] / results["a", 5000]["peak"]))
+            print(
+                "%-28s %6d carts: %5d e-mailed  %8.2f s  %5.2f queries/cart  peak %7.1f MB"
+                % (
+                    "(a) this cron" if name == "a" else "(b) Odoo 16-18 peer design",
+                    count,
+                    res["sent"],
+                    res["time"],
+                    res["queries"],
+                    res["peak"] / 1e6,
+                ),
+                flush=True,
+            )
+    print(
+        "speed-up (b)/(a) at 5k: %.1fx, at 20k: %.1fx"
+        % (
+            results["b", 5000]["time"] / results["a", 5000]["time"],
+            results["b", 20000]["time"] / results["a", 20000]["time"],
+        )
+    )
+    print(
+        "(a) peak memory 20k / 5k: %.2f"
+        % (results["a", 20000]["peak"] / results["a", 5000]["peak"])
+    )
     print("\nEXPLAIN of the eligibility query on 200k carts:")
     print(explain(registry))
 

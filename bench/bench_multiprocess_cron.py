@@ -23,6 +23,7 @@ Mails never leave: every other cron is switched off in the bench database
 started by this script, which counts what reaches it. The mails are counted
 from the database, per cart: every eligible cart must have exactly one.
 """
+
 import argparse
 import os
 import signal
@@ -95,8 +96,9 @@ def seed(registry, count):
         cr.execute("SELECT id FROM sale_order WHERE name LIKE 'BENCH%%'")
         old = tuple(row[0] for row in cr.fetchall())
         if old:
-            cr.execute("DELETE FROM mail_message WHERE model = 'sale.order' AND res_id IN %s",
-                       (old,))
+            cr.execute(
+                "DELETE FROM mail_message WHERE model = 'sale.order' AND res_id IN %s", (old,)
+            )
             cr.execute("SELECT partner_id FROM sale_order WHERE id IN %s", (old,))
             partners = tuple(row[0] for row in cr.fetchall())
             cr.execute("DELETE FROM sale_order WHERE id IN %s", (old,))
@@ -107,24 +109,33 @@ def seed(registry, count):
         cron = env.ref("%s.%s" % CRON_XMLID)
         # Only this cron runs: the mail queue stays put, nothing else competes.
         cr.execute("UPDATE ir_cron SET active = (id = %s)", (cron.id,))
-        cr.execute("UPDATE ir_cron SET nextcall = now() at time zone 'utc' - interval '1 second'"
-                   " WHERE id = %s", (cron.id,))
-        cr.execute("""SELECT count(*) FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
-                       WHERE so.id IN %s AND p.email IS NOT NULL""", (tuple(order_ids),))
+        cr.execute(
+            "UPDATE ir_cron SET nextcall = now() at time zone 'utc' - interval '1 second'"
+            " WHERE id = %s",
+            (cron.id,),
+        )
+        cr.execute(
+            """SELECT count(*) FROM sale_order so JOIN res_partner p ON p.id = so.partner_id
+                       WHERE so.id IN %s AND p.email IS NOT NULL""",
+            (tuple(order_ids),),
+        )
         eligible = cr.fetchone()[0]
         cr.commit()
     return eligible
 
 
 def mails_queued():
-    return int(sql("""SELECT count(*) FROM mail_mail mm JOIN mail_message m
+    return int(
+        sql("""SELECT count(*) FROM mail_mail mm JOIN mail_message m
                         ON m.id = mm.mail_message_id
-                       WHERE m.model = 'sale.order' AND mm.is_cart_reminder"""))
+                       WHERE m.model = 'sale.order' AND mm.is_cart_reminder""")
+    )
 
 
 def per_cart():
     """(eligible carts with no mail, with exactly one, with more than one, mails to others)."""
-    row = sql("""
+    row = sql(
+        """
         WITH carts AS (
             SELECT so.id, p.email IS NOT NULL AS eligible, so.cart_reminder_count,
                    (SELECT count(*) FROM mail_mail mm JOIN mail_message m
@@ -137,7 +148,8 @@ def per_cart():
                count(*) FILTER (WHERE eligible AND mails = 1 AND cart_reminder_count = 1),
                count(*) FILTER (WHERE mails > 1),
                count(*) FILTER (WHERE NOT eligible AND mails > 0)
-          FROM carts""".replace("%%", "%"))
+          FROM carts""".replace("%%", "%")
+    )
     return tuple(int(v) for v in row.split("|"))
 
 
@@ -147,15 +159,29 @@ class Server:
         self.log = "/tmp/%s-%s.log" % (DB, name)
         open(self.log, "w").close()
         cmd = fe.flectra_command(
-            os.environ["WSOH_BENCH_BIN"], os.environ["WSOH_BENCH_ADDONS"], DB,
-            "--workers=2", "--max-cron-threads=%d" % cron_threads,
-            "--http-port=%d" % fe.free_port(), "--longpolling-port=%d" % fe.free_port(),
-            "--limit-time-real-cron=900", "--limit-time-cpu=900", "--limit-time-real=900",
-            "--smtp=127.0.0.1", "--smtp-port=%d" % smtp_port,
-            "--log-level=info", "--logfile=%s" % self.log)
+            os.environ["WSOH_BENCH_BIN"],
+            os.environ["WSOH_BENCH_ADDONS"],
+            DB,
+            "--workers=2",
+            "--max-cron-threads=%d" % cron_threads,
+            "--http-port=%d" % fe.free_port(),
+            "--longpolling-port=%d" % fe.free_port(),
+            "--limit-time-real-cron=900",
+            "--limit-time-cpu=900",
+            "--limit-time-real=900",
+            "--smtp=127.0.0.1",
+            "--smtp-port=%d" % smtp_port,
+            "--log-level=info",
+            "--logfile=%s" % self.log,
+        )
         # Its own process group: SIGKILL to the group is a machine going down.
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd="/tmp", start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/tmp",
+            start_new_session=True,
+        )
 
     def job_starts(self):
         with open(self.log, errors="replace") as log:
@@ -204,19 +230,28 @@ def scenario(registry, sink, title, servers_spec, count, kill_at=None):
             server.stop()
     missing, once, duplicated, wrong = per_cart()
     print("\n%s" % title, flush=True)
-    print("  %d carts, %d eligible; cron job started by: %s" % (
-        count, eligible, ", ".join("%s %dx" % kv for kv in starts.items())))
+    print(
+        "  %d carts, %d eligible; cron job started by: %s"
+        % (count, eligible, ", ".join("%s %dx" % kv for kv in starts.items()))
+    )
     if killed:
-        print("  SIGKILL to server %s (process group) at %.0f s, %d mails queued" % (
-            killed[0], killed[2], killed[1]))
+        print(
+            "  SIGKILL to server %s (process group) at %.0f s, %d mails queued"
+            % (killed[0], killed[2], killed[1])
+        )
     if done_at is None:
         print("  NOT FINISHED within %d s: %d of %d queued" % (TIMEOUT, mails_queued(), eligible))
     else:
-        print("  all queued %.0f s after the cron was due; first job start at %.0f s, "
-              "so %.0f s of work" % (done_at, first_job or 0, done_at - (first_job or 0)))
-    print("  per cart: %d eligible with exactly one mail, %d eligible with none, "
-          "%d with more than one, %d ineligible with a mail; %d reached the SMTP sink" % (
-              once, missing, duplicated, wrong, sink.received - sunk), flush=True)
+        print(
+            "  all queued %.0f s after the cron was due; first job start at %.0f s, "
+            "so %.0f s of work" % (done_at, first_job or 0, done_at - (first_job or 0))
+        )
+    print(
+        "  per cart: %d eligible with exactly one mail, %d eligible with none, "
+        "%d with more than one, %d ineligible with a mail; %d reached the SMTP sink"
+        % (once, missing, duplicated, wrong, sink.received - sunk),
+        flush=True,
+    )
     return done_at, first_job
 
 
@@ -227,24 +262,52 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--carts", type=int, default=20000)
     args = parser.parse_args()
-    config.parse_config([
-        "--addons-path", os.environ["WSOH_BENCH_ADDONS"], "-d", DB, "--log-level=warn",
-        "--db_host", os.environ["PGHOST"], "--db_port", os.environ["PGPORT"],
-        "--db_user", os.environ["PGUSER"], "--db_password", os.environ["PGPASSWORD"],
-    ])
+    config.parse_config(
+        [
+            "--addons-path",
+            os.environ["WSOH_BENCH_ADDONS"],
+            "-d",
+            DB,
+            "--log-level=warn",
+            "--db_host",
+            os.environ["PGHOST"],
+            "--db_port",
+            os.environ["PGPORT"],
+            "--db_user",
+            os.environ["PGUSER"],
+            "--db_password",
+            os.environ["PGPASSWORD"],
+        ]
+    )
     registry = flectra.registry(DB)
     sink = SmtpSink()
-    print("Flectra --workers=2 on %s; cron workers poll every 60-70 s (Flectra's "
-          "SLEEP_INTERVAL), so the first start waits for a poll" % DB, flush=True)
+    print(
+        "Flectra --workers=2 on %s; cron workers poll every 60-70 s (Flectra's "
+        "SLEEP_INTERVAL), so the first start waits for a poll" % DB,
+        flush=True,
+    )
     single = scenario(registry, sink, "1. one server, one cron worker", [("A", 1)], args.carts)
-    double = scenario(registry, sink, "2. two servers, 2 cron workers each, same database",
-                      [("A", 2), ("B", 2)], args.carts)
-    scenario(registry, sink, "3. as 2, SIGKILL the server running the job at 1/3",
-             [("A", 2), ("B", 2)], args.carts, kill_at=1 / 3)
+    double = scenario(
+        registry,
+        sink,
+        "2. two servers, 2 cron workers each, same database",
+        [("A", 2), ("B", 2)],
+        args.carts,
+    )
+    scenario(
+        registry,
+        sink,
+        "3. as 2, SIGKILL the server running the job at 1/3",
+        [("A", 2), ("B", 2)],
+        args.carts,
+        kill_at=1 / 3,
+    )
     if single[0] and double[0]:
-        print("\nwall time until all sent, two servers / one cron worker: %.2fx "
-              "(work only: %.2fx)" % (double[0] / single[0],
-                                       (double[0] - double[1]) / (single[0] - single[1])))
+        print(
+            "\nwall time until all sent, two servers / one cron worker: %.2fx "
+            "(work only: %.2fx)"
+            % (double[0] / single[0], (double[0] - double[1]) / (single[0] - single[1]))
+        )
 
 
 if __name__ == "__main__":

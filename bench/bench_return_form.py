@@ -22,6 +22,7 @@ request carries a ``_b`` tag in its query string to find its line).
 Connection settings: PGHOST, PGPORT, PGUSER, PGPASSWORD (default
 127.0.0.1:5432, wsoh/wsoh), like tools/test.
 """
+
 import argparse
 import os
 import re
@@ -66,10 +67,15 @@ def flectra_config(addons_dir, port):
         "workers = 0\nmax_cron_threads = 0\nlog_level = info\nlist_db = False\n"
         "logfile = %s\n"
         % (
-            addons_dir, config["addons_path"],
-            os.environ.get("PGHOST", "127.0.0.1"), os.environ.get("PGPORT", "5432"),
-            os.environ.get("PGUSER", "wsoh"), os.environ.get("PGPASSWORD", "wsoh"),
-            port, free_port(), SERVER_LOG,
+            addons_dir,
+            config["addons_path"],
+            os.environ.get("PGHOST", "127.0.0.1"),
+            os.environ.get("PGPORT", "5432"),
+            os.environ.get("PGUSER", "wsoh"),
+            os.environ.get("PGPASSWORD", "wsoh"),
+            port,
+            free_port(),
+            SERVER_LOG,
         )
     )
     conf.close()
@@ -85,16 +91,28 @@ def flectra_cmd(conf, *args):
 
 def db_exists():
     out = subprocess.run(
-        ["psql", "-h", os.environ.get("PGHOST", "127.0.0.1"), "-p", os.environ.get("PGPORT", "5432"),
-         "-U", os.environ.get("PGUSER", "wsoh"), "-d", "postgres", "-tAc",
-         "SELECT 1 FROM pg_database WHERE datname = '%s'" % DB],
+        [
+            "psql",
+            "-h",
+            os.environ.get("PGHOST", "127.0.0.1"),
+            "-p",
+            os.environ.get("PGPORT", "5432"),
+            "-U",
+            os.environ.get("PGUSER", "wsoh"),
+            "-d",
+            "postgres",
+            "-tAc",
+            "SELECT 1 FROM pg_database WHERE datname = '%s'" % DB,
+        ],
         env=dict(os.environ, PGPASSWORD=os.environ.get("PGPASSWORD", "wsoh")),
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return out.stdout.strip() == "1"
 
 
-SEED = r'''
+SEED = r"""
 env = env(context=dict(env.context, tracking_disable=True, mail_notrack=True))
 website = env["website"].browse(1)
 website.write({"allow_online_returns": True, "return_window_days": 30})
@@ -128,26 +146,41 @@ for size in __SIZES__:
     print("ORDERS", size, ",".join(str(i) for i in env["sale.order"].search(
         [("partner_id", "=", user.partner_id.id), ("state", "=", "sale")]).ids))
 print("REASON", env.ref("website_sale_order_handling.return_reason_damaged").id)
-'''
+"""
 
 
 def build(conf, rebuild):
     if rebuild and db_exists():
-        subprocess.run(["dropdb", "-h", os.environ.get("PGHOST", "127.0.0.1"),
-                        "-U", os.environ.get("PGUSER", "wsoh"), DB],
-                       env=dict(os.environ, PGPASSWORD=os.environ.get("PGPASSWORD", "wsoh")),
-                       check=True)
+        subprocess.run(
+            [
+                "dropdb",
+                "-h",
+                os.environ.get("PGHOST", "127.0.0.1"),
+                "-U",
+                os.environ.get("PGUSER", "wsoh"),
+                DB,
+            ],
+            env=dict(os.environ, PGPASSWORD=os.environ.get("PGPASSWORD", "wsoh")),
+            check=True,
+        )
     if not db_exists():
         print("building database %s (a few minutes)..." % DB, flush=True)
-        subprocess.run(flectra_cmd(conf, "-i", MODULE, "--without-demo=all", "--stop-after-init"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            flectra_cmd(conf, "-i", MODULE, "--without-demo=all", "--stop-after-init"),
+            check=True,
+            capture_output=True,
+        )
     out = subprocess.run(
         ["flectra", "shell", "-c", conf, "-d", DB, "--no-http"],
         input=SEED.replace("__ORDERS__", str(ORDERS)).replace("__SIZES__", repr(SIZES)),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    orders = {int(size): [int(i) for i in ids.split(",")]
-              for size, ids in re.findall(r"^ORDERS (\d+) (.*)$", out, re.M)}
+    orders = {
+        int(size): [int(i) for i in ids.split(",")]
+        for size, ids in re.findall(r"^ORDERS (\d+) (.*)$", out, re.M)
+    }
     reason = int(re.search(r"^REASON (\d+)$", out, re.M).group(1))
     return orders, reason
 
@@ -162,8 +195,9 @@ class Client:
         page = self.session.get(base + "/web/login").text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         login = "bench_portal_%s" % size
-        self.session.post(base + "/web/login", data={
-            "login": login, "password": login, "csrf_token": csrf})
+        self.session.post(
+            base + "/web/login", data={"login": login, "password": login, "csrf_token": csrf}
+        )
 
     def timed(self, method, url, **kwargs):
         self._seq[0] += 1
@@ -195,8 +229,10 @@ class Client:
 
 def query_counts():
     """{tag: SQL queries} from the server's request log lines."""
-    pattern = re.compile(r'werkzeug: \S+ - - \[[^\]]+\] "\w+ \S*[?&]_b=(\w+)\S* '
-                         r'HTTP/[\d.]+" \d+ \S+ (\d+) ')
+    pattern = re.compile(
+        r'werkzeug: \S+ - - \[[^\]]+\] "\w+ \S*[?&]_b=(\w+)\S* '
+        r'HTTP/[\d.]+" \d+ \S+ (\d+) '
+    )
     counts = {}
     with open(SERVER_LOG, errors="replace") as log:
         for line in log:
@@ -233,8 +269,10 @@ def summary(timings, counts):
     out = {}
     for key, values in timings.items():
         queries = [counts[tag] for _elapsed, tag in values if tag in counts]
-        out[key] = (statistics.median(e for e, _tag in values) * 1000,
-                    statistics.median(queries) if queries else float("nan"))
+        out[key] = (
+            statistics.median(e for e, _tag in values) * 1000,
+            statistics.median(queries) if queries else float("nan"),
+        )
     return out
 
 
@@ -248,8 +286,11 @@ def main():
     conf = flectra_config(addons_dir, port)
     orders, reason = build(conf, args.rebuild)
     open(SERVER_LOG, "w").close()
-    server = subprocess.Popen(flectra_cmd(conf, "--db-filter=^%s$" % DB),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        flectra_cmd(conf, "--db-filter=^%s$" % DB),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = "http://127.0.0.1:%s" % port
     try:
         for _attempt in range(120):
@@ -261,8 +302,10 @@ def main():
         # Warm-up: compile templates and assets once, outside the figures.
         for size in SIZES:
             measure(base, orders, reason, 1, 2, size)
-        print("Flectra %s, %d orders of each size (%s lines), port %d" % (
-            DB, ORDERS, " and ".join(map(str, SIZES)), port))
+        print(
+            "Flectra %s, %d orders of each size (%s lines), port %d"
+            % (DB, ORDERS, " and ".join(map(str, SIZES)), port)
+        )
         for label, clients, runs in (
             ("sequential", 1, SEQUENTIAL_RUNS),
             ("%d concurrent clients" % CONCURRENT_CLIENTS, CONCURRENT_CLIENTS, CONCURRENT_RUNS),
@@ -270,14 +313,16 @@ def main():
             timings = {size: {key: [] for key in KEYS} for size in SIZES}
             # Interleaved: one pass of each size in turn, so noise hits both alike.
             for run in range(runs):
-                for size in (SIZES if run % 2 == 0 else SIZES[::-1]):
+                for size in SIZES if run % 2 == 0 else SIZES[::-1]:
                     for key, values in measure(base, orders, reason, clients, 1, size).items():
                         timings[size][key].extend(values)
             time.sleep(1)  # let the server write its last request lines
             counts = query_counts()
             print("\n%s (medians, %d requests each)" % (label, clients * runs))
-            print("  %-30s %s" % ("", "".join("%33s" % ("%d lines: ms  ratio  SQL" % size)
-                                             for size in SIZES)))
+            print(
+                "  %-30s %s"
+                % ("", "".join("%33s" % ("%d lines: ms  ratio  SQL" % size) for size in SIZES))
+            )
             results = {size: summary(timings[size], counts) for size in SIZES}
             for key in KEYS:
                 cells = ""
@@ -287,8 +332,10 @@ def main():
                     cells += "%17.1f %6.2fx %6.0f" % (ms, ms / native, queries)
                 print("  %-30s %s" % (key, cells))
             big, native_big = SIZES[-1], results[SIZES[-1]]["native GET /my/orders/<id>"][0]
-            print("  return form GET at %d lines / native page at %d lines: %.2fx (goal 1.5x)" % (
-                big, big, results[big]["return form GET"][0] / native_big))
+            print(
+                "  return form GET at %d lines / native page at %d lines: %.2fx (goal 1.5x)"
+                % (big, big, results[big]["return form GET"][0] / native_big)
+            )
     finally:
         server.terminate()
         server.wait(30)

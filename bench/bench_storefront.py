@@ -22,6 +22,7 @@ per request are counted server-side: Flectra's request log line (werkzeug,
 log level info) ends with the query count of the request's thread; each timed
 request carries a ``_b`` tag in its query string to find its line.
 """
+
 import argparse
 import json
 import os
@@ -56,7 +57,7 @@ STEPS = [
     ("delivered", "GET /my/orders/<id> (delivered, 3 lines)"),
 ]
 
-SEED = r'''
+SEED = r"""
 env = env(context=dict(env.context, tracking_disable=True, mail_notrack=True))
 website = env["website"].browse(1)
 team = website.salesteam_id or env.ref("sales_team.team_sales_department")
@@ -97,16 +98,16 @@ for c in range(__CLIENTS__):
 env.cr.commit()
 for p in products:
     print("PRODUCT", p.id, p.product_tmpl_id.id)
-'''
+"""
 
-FEATURES = r'''
+FEATURES = r"""
 website = env["website"].browse(1)
 website.write({"order_assignment_mode": "round_robin", "send_abandoned_cart_email": True,
                "allow_online_returns": True, "return_window_days": 30})
 env.cr.commit()
 print("FEATURES", website.order_assignment_mode, website.send_abandoned_cart_email,
       website.allow_online_returns)
-'''
+"""
 
 
 def shell(bin_path, addons, db, code):
@@ -128,21 +129,46 @@ def build(bin_path, addons, rebuild):
     fe.drop_database(ADDON_DB)
     fe.drop_database(STOCK_DB)
     started = time.time()
-    print("Building %s: website_sale, website_sale_stock, payment_transfer ..." % STOCK_DB,
-          flush=True)
-    subprocess.run(fe.flectra_command(
-        bin_path, addons, STOCK_DB, "-i", "website_sale,website_sale_stock,payment_transfer,l10n_generic_coa",
-        "--without-demo=all", "--stop-after-init", "--max-cron-threads=0",
-        "--http-port=%d" % fe.free_port(), "--log-level=warn"), check=True, cwd="/tmp")
+    print(
+        "Building %s: website_sale, website_sale_stock, payment_transfer ..." % STOCK_DB, flush=True
+    )
+    subprocess.run(
+        fe.flectra_command(
+            bin_path,
+            addons,
+            STOCK_DB,
+            "-i",
+            "website_sale,website_sale_stock,payment_transfer,l10n_generic_coa",
+            "--without-demo=all",
+            "--stop-after-init",
+            "--max-cron-threads=0",
+            "--http-port=%d" % fe.free_port(),
+            "--log-level=warn",
+        ),
+        check=True,
+        cwd="/tmp",
+    )
     out = shell(bin_path, addons, STOCK_DB, SEED.replace("__CLIENTS__", str(CLIENTS)))
     products = [tuple(map(int, m)) for m in re.findall(r"^PRODUCT (\d+) (\d+)$", out, re.M)]
     delivered = {c: int(o) for c, o in re.findall(r"^DELIVERED (\d+) (\d+)$", out, re.M)}
     print("Copying it to %s and installing %s there ..." % (ADDON_DB, fe.MODULE), flush=True)
     fe.psql('CREATE DATABASE "%s" TEMPLATE "%s"' % (ADDON_DB, STOCK_DB))
-    subprocess.run(fe.flectra_command(
-        bin_path, addons, ADDON_DB, "-i", fe.MODULE, "--without-demo=all", "--stop-after-init",
-        "--max-cron-threads=0", "--http-port=%d" % fe.free_port(), "--log-level=warn"),
-        check=True, cwd="/tmp")
+    subprocess.run(
+        fe.flectra_command(
+            bin_path,
+            addons,
+            ADDON_DB,
+            "-i",
+            fe.MODULE,
+            "--without-demo=all",
+            "--stop-after-init",
+            "--max-cron-threads=0",
+            "--http-port=%d" % fe.free_port(),
+            "--log-level=warn",
+        ),
+        check=True,
+        cwd="/tmp",
+    )
     print(shell(bin_path, addons, ADDON_DB, FEATURES).strip().splitlines()[-1], flush=True)
     info = {"products": products, "delivered": delivered}
     with open(info_path, "w") as handle:
@@ -157,12 +183,20 @@ class Server:
         self.port = fe.free_port()
         self.log = os.path.join("/tmp", "%s-server.log" % db)
         cmd = fe.flectra_command(
-            bin_path, addons, db, "--http-port=%d" % self.port,
-            "--longpolling-port=%d" % fe.free_port(), "--workers=0", "--max-cron-threads=0",
-            "--log-level=info", "--logfile=%s" % self.log)
+            bin_path,
+            addons,
+            db,
+            "--http-port=%d" % self.port,
+            "--longpolling-port=%d" % fe.free_port(),
+            "--workers=0",
+            "--max-cron-threads=0",
+            "--log-level=info",
+            "--logfile=%s" % self.log,
+        )
         open(self.log, "w").close()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd="/tmp")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/tmp"
+        )
         self.base = "http://127.0.0.1:%d" % self.port
 
     def wait(self, requests):
@@ -177,8 +211,10 @@ class Server:
     def query_counts(self):
         """{tag: query count} from the request log lines of tagged requests."""
         counts = {}
-        pattern = re.compile(r'werkzeug: \S+ - - \[[^\]]+\] "\w+ \S*[?&]_b=([\w.-]+)\S* '
-                             r'HTTP/[\d.]+" \d+ \S+ (\d+) ')
+        pattern = re.compile(
+            r'werkzeug: \S+ - - \[[^\]]+\] "\w+ \S*[?&]_b=([\w.-]+)\S* '
+            r'HTTP/[\d.]+" \d+ \S+ (\d+) '
+        )
         with open(self.log, errors="replace") as log:
             for line in log:
                 match = pattern.search(line)
@@ -204,8 +240,11 @@ class Customer:
         page = self.session.get(self.base + "/web/login").text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         login = "bench_portal_%s" % index
-        self.session.post(self.base + "/web/login", data={
-            "login": login, "password": login, "csrf_token": csrf}, allow_redirects=False)
+        self.session.post(
+            self.base + "/web/login",
+            data={"login": login, "password": login, "csrf_token": csrf},
+            allow_redirects=False,
+        )
         self.seq = 0
 
     def call(self, step, method, url, record, expect=(200,), **kwargs):
@@ -213,19 +252,22 @@ class Customer:
         tag = "%s.%s.%s" % (step, self.index, self.seq)
         url += ("&" if "?" in url else "?") + "_b=" + tag
         start = time.perf_counter()
-        response = self.session.request(method, self.base + url, allow_redirects=False,
-                                        timeout=300, **kwargs)
+        response = self.session.request(
+            method, self.base + url, allow_redirects=False, timeout=300, **kwargs
+        )
         elapsed = time.perf_counter() - start
         if response.status_code not in expect:
-            raise AssertionError("%s %s on %s answered %s" % (method, url, self.server.db,
-                                                              response.status_code))
+            raise AssertionError(
+                "%s %s on %s answered %s" % (method, url, self.server.db, response.status_code)
+            )
         if record is not None:
             record.append((step, tag, elapsed))
         return response
 
     def json(self, step, url, params, record):
-        response = self.call(step, "POST", url, record, json={
-            "jsonrpc": "2.0", "method": "call", "params": params})
+        response = self.call(
+            step, "POST", url, record, json={"jsonrpc": "2.0", "method": "call", "params": params}
+        )
         body = response.json()
         if "error" in body:
             raise AssertionError("%s: %s" % (url, body["error"]))
@@ -236,25 +278,26 @@ class Customer:
         index = number % len(self.info["products"])  # the seed names them Bench Lamp <index>
         product_id, template_id = self.info["products"][index]
         self.call("shop", "GET", "/shop", record)
-        self.call("product", "GET", "/shop/bench-lamp-%s-%s" % (index, template_id),
-                  record)
-        self.json("add", "/shop/cart/update_json", {"product_id": product_id, "add_qty": 1},
-                  record)
+        self.call("product", "GET", "/shop/bench-lamp-%s-%s" % (index, template_id), record)
+        self.json("add", "/shop/cart/update_json", {"product_id": product_id, "add_qty": 1}, record)
         cart = self.call("cart", "GET", "/shop/cart", record).text
         order_id = int(re.search(r'my_cart_quantity[^>]*data-order-id="(\d+)"', cart).group(1))
         self.call("checkout", "GET", "/shop/checkout", record)
         self.call("confirm", "GET", "/shop/confirm_order", record, expect=(302, 303))
         self.call("payment", "GET", "/shop/payment", record)
-        form = self.json("tx", "/shop/payment/transaction/", {"acquirer_id": self.info["acquirer"]},
-                         record)
+        form = self.json(
+            "tx", "/shop/payment/transaction/", {"acquirer_id": self.info["acquirer"]}, record
+        )
         fields = dict(re.findall(r'name="([^"]+)"\s+value="([^"]*)"', form))
-        self.call("feedback", "POST", "/payment/transfer/feedback", record, expect=(302, 303),
-                  data=fields)
+        self.call(
+            "feedback", "POST", "/payment/transfer/feedback", record, expect=(302, 303), data=fields
+        )
         self.call("validate", "GET", "/shop/payment/validate", record, expect=(302, 303))
         self.call("confirmation", "GET", "/shop/confirmation", record)
         self.call("myorder", "GET", "/my/orders/%s" % order_id, record)
-        self.call("delivered", "GET", "/my/orders/%s" % self.info["delivered"][str(self.index)],
-                  record)
+        self.call(
+            "delivered", "GET", "/my/orders/%s" % self.info["delivered"][str(self.index)], record
+        )
 
 
 def run_round(customers, number, record):
@@ -287,8 +330,10 @@ def p95(values):
 def report(title, records, servers):
     counts = {name: server.query_counts() for name, server in servers.items()}
     print("\n%s" % title)
-    print("%-42s %17s %17s %6s %13s" % ("", "stock med / p95", "add-on med / p95", "ratio",
-                                          "SQL st/add-on"))
+    print(
+        "%-42s %17s %17s %6s %13s"
+        % ("", "stock med / p95", "add-on med / p95", "ratio", "SQL st/add-on")
+    )
     worst = (0.0, None)
     for step, label in STEPS:
         row, queries = {}, {}
@@ -300,13 +345,30 @@ def report(title, records, servers):
             queries[name] = statistics.median(q) if q else float("nan")
         ratio = row["addon"][0] / row["stock"][0]
         worst = max(worst, (ratio, label))
-        print("%-42s %7.1f / %7.1f %7.1f / %7.1f %5.2fx %6.0f / %-6.0f" % (
-            label, row["stock"][0], row["stock"][1], row["addon"][0], row["addon"][1], ratio,
-            queries["stock"], queries["addon"]))
+        print(
+            "%-42s %7.1f / %7.1f %7.1f / %7.1f %5.2fx %6.0f / %-6.0f"
+            % (
+                label,
+                row["stock"][0],
+                row["stock"][1],
+                row["addon"][0],
+                row["addon"][1],
+                ratio,
+                queries["stock"],
+                queries["addon"],
+            )
+        )
     total = {name: sum(elapsed for _s, _t, elapsed in records[name]) for name in records}
-    print("%-42s %17.0f %17.0f %5.2fx   (ms, whole path, %d paths each)" % (
-        "sum of all requests", total["stock"] * 1000, total["addon"] * 1000,
-        total["addon"] / total["stock"], len(records["stock"]) // len(STEPS)))
+    print(
+        "%-42s %17.0f %17.0f %5.2fx   (ms, whole path, %d paths each)"
+        % (
+            "sum of all requests",
+            total["stock"] * 1000,
+            total["addon"] * 1000,
+            total["addon"] / total["stock"],
+            len(records["stock"]) // len(STEPS),
+        )
+    )
 
 
 def main():
@@ -314,30 +376,42 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=16, help="paths per database, 1 client")
-    parser.add_argument("--rounds", type=int, default=6,
-                        help="rounds of %d concurrent paths per database" % CLIENTS)
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="rounds of %d concurrent paths per database" % CLIENTS
+    )
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
     bin_path = fe.flectra_bin()
     fe.ensure_postgres()
     addons = "%s,%s" % (fe.module_addons_dir(), fe.default_addons_path(bin_path))
     info = build(bin_path, addons, args.rebuild)
-    info["acquirer"] = int(fe.psql(
-        "SELECT res_id FROM ir_model_data WHERE module = 'payment' "
-        "AND name = 'payment_acquirer_transfer'", db=STOCK_DB))
-    servers = {"stock": Server(bin_path, addons, STOCK_DB),
-               "addon": Server(bin_path, addons, ADDON_DB)}
+    info["acquirer"] = int(
+        fe.psql(
+            "SELECT res_id FROM ir_model_data WHERE module = 'payment' "
+            "AND name = 'payment_acquirer_transfer'",
+            db=STOCK_DB,
+        )
+    )
+    servers = {
+        "stock": Server(bin_path, addons, STOCK_DB),
+        "addon": Server(bin_path, addons, ADDON_DB),
+    }
     try:
         for server in servers.values():
             server.wait(requests)
-        customers = {name: [Customer(requests, server, i, info) for i in range(CLIENTS)]
-                     for name, server in servers.items()}
+        customers = {
+            name: [Customer(requests, server, i, info) for i in range(CLIENTS)]
+            for name, server in servers.items()
+        }
         # Warm-up, outside the figures: assets, templates, caches of both servers.
         for name in ("stock", "addon"):
             for _n in range(2):
                 run_round(customers[name][:1], 0, [])
-        print("\nFlectra %s vs %s + %s; threaded server (--workers=0), no cron; "
-              "times in ms" % (STOCK_DB, ADDON_DB, fe.MODULE), flush=True)
+        print(
+            "\nFlectra %s vs %s + %s; threaded server (--workers=0), no cron; "
+            "times in ms" % (STOCK_DB, ADDON_DB, fe.MODULE),
+            flush=True,
+        )
         records = {"stock": [], "addon": []}
         for run in range(args.runs):
             order = ("stock", "addon") if run % 2 == 0 else ("addon", "stock")
@@ -349,8 +423,11 @@ def main():
             order = ("stock", "addon") if run % 2 == 0 else ("addon", "stock")
             for name in order:
                 run_round(customers[name], run, records[name])
-        report("%d concurrent clients, %d rounds per database, interleaved" % (
-            CLIENTS, args.rounds), records, servers)
+        report(
+            "%d concurrent clients, %d rounds per database, interleaved" % (CLIENTS, args.rounds),
+            records,
+            servers,
+        )
     finally:
         for server in servers.values():
             server.stop()
@@ -362,5 +439,6 @@ if __name__ == "__main__":
     else:
         bin_path = fe.flectra_bin()
         python = fe.flectra_python(bin_path)
-        os.execve(python, [python, __file__] + sys.argv[1:],
-                  dict(fe._pg_env(), WSOH_BENCH_INNER="1"))
+        os.execve(
+            python, [python, __file__] + sys.argv[1:], dict(fe._pg_env(), WSOH_BENCH_INNER="1")
+        )

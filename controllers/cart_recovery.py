@@ -9,8 +9,13 @@ PAGE = "website_sale_order_handling.cart_reminder_unsubscribe_page"
 
 class CartRecovery(http.Controller):
     @http.route(
-        "/shop/cart/unsubscribe", type="http", auth="public", website=True, sitemap=False,
-        methods=["GET", "POST"], csrf=False,
+        "/shop/cart/unsubscribe",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        methods=["GET", "POST"],
+        csrf=False,
     )
     def cart_reminder_unsubscribe(self, **_params):
         """Unsubscribe link of the abandoned cart e-mails (RFC 8058).
@@ -38,8 +43,13 @@ class CartRecovery(http.Controller):
         return request.render(PAGE, {"status": status, "action": request.httprequest.full_path})
 
     @http.route(
-        "/shop/cart/unsubscribe/<int:partner_id>/<string:token>", type="http", auth="public",
-        website=True, sitemap=False, methods=["GET", "POST"], csrf=False,
+        "/shop/cart/unsubscribe/<int:partner_id>/<string:token>",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        methods=["GET", "POST"],
+        csrf=False,
     )
     def cart_reminder_unsubscribe_by_contact(self, partner_id, token, **_params):
         """The links of e-mails sent before 2.0.1.3.0 signed a contact, whose

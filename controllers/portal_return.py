@@ -65,11 +65,13 @@ class ReturnCustomerPortal(CustomerPortal):
         for key, value in post.items():
             if not key.startswith(QTY_PREFIX):
                 continue
-            suffix = key[len(QTY_PREFIX):]
+            suffix = key[len(QTY_PREFIX) :]
             try:
                 line_id = int(suffix)
             except ValueError as error:
-                raise UserError(_("A product of this form does not belong to the order.")) from error
+                raise UserError(
+                    _("A product of this form does not belong to the order.")
+                ) from error
             value = (value or "").strip().replace(",", ".")
             if not value:
                 continue
@@ -82,7 +84,9 @@ class ReturnCustomerPortal(CustomerPortal):
             reason_id = (post.get("reason_%s" % suffix) or "").strip()
             lines[line_id] = {
                 "quantity": qty,
-                "reason": Reason.browse(int(reason_id)) if ID_PATTERN.fullmatch(reason_id) else Reason,
+                "reason": Reason.browse(int(reason_id))
+                if ID_PATTERN.fullmatch(reason_id)
+                else Reason,
                 "note": post.get("note_%s" % suffix) or "",
             }
         # An unknown id is no reason: the model then says which product lacks one.
@@ -99,9 +103,9 @@ class ReturnCustomerPortal(CustomerPortal):
             "access_token": access_token,
             "lines_info": order_sudo._get_return_lines_info(),
             "order_refusal": order_sudo._get_return_refusal_reason(),
-            "reasons": request.env["sale.return.reason"].sudo()._get_for_website(
-                order_sudo.website_id
-            ),
+            "reasons": request.env["sale.return.reason"]
+            .sudo()
+            ._get_for_website(order_sudo.website_id),
             "comment_max_length": request.env["sale.return.request"]._COMMENT_MAX_LENGTH,
             "note_max_length": request.env["sale.return.request"]._NOTE_MAX_LENGTH,
             "form_token": post.get("form_token") or uuid.uuid4().hex,
@@ -111,7 +115,10 @@ class ReturnCustomerPortal(CustomerPortal):
 
     @http.route(
         ["/my/orders/<int:order_id>/return"],
-        type="http", auth="public", website=True, methods=["GET", "POST"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET", "POST"],
     )
     def portal_order_return(self, order_id, access_token=None, **post):
         order_sudo = self._check_return_order_access(order_id, access_token)
@@ -119,12 +126,16 @@ class ReturnCustomerPortal(CustomerPortal):
         if request.httprequest.method == "POST":
             try:
                 lines = self._parse_return_form(order_sudo, post)
-                return_request = request.env["sale.return.request"].sudo()._create_from_portal(
-                    order_sudo,
-                    lines,
-                    comment=post.get("comment"),
-                    phone=post.get("phone"),
-                    token=post.get("form_token"),
+                return_request = (
+                    request.env["sale.return.request"]
+                    .sudo()
+                    ._create_from_portal(
+                        order_sudo,
+                        lines,
+                        comment=post.get("comment"),
+                        phone=post.get("phone"),
+                        token=post.get("form_token"),
+                    )
                 )
             except UserError as exc:  # ValidationError is a UserError
                 error = exc.args[0]
@@ -137,7 +148,9 @@ class ReturnCustomerPortal(CustomerPortal):
 
     @http.route(
         ["/my/returns", "/my/returns/page/<int:page>"],
-        type="http", auth="user", website=True,
+        type="http",
+        auth="user",
+        website=True,
     )
     def portal_my_returns(self, page=1, **kw):
         values = self._prepare_portal_layout_values()
@@ -146,13 +159,20 @@ class ReturnCustomerPortal(CustomerPortal):
         pager = portal_pager(url="/my/returns", total=count, page=page, step=self._items_per_page)
         requests = Request.search([], limit=self._items_per_page, offset=pager["offset"])
         values.update(
-            {"page_name": "returns", "return_requests": requests, "pager": pager,
-             "default_url": "/my/returns"}
+            {
+                "page_name": "returns",
+                "return_requests": requests,
+                "pager": pager,
+                "default_url": "/my/returns",
+            }
         )
         return request.render("website_sale_order_handling.portal_my_returns", values)
 
     @http.route(
-        ["/my/returns/<int:request_id>"], type="http", auth="public", website=True,
+        ["/my/returns/<int:request_id>"],
+        type="http",
+        auth="public",
+        website=True,
     )
     def portal_my_return(self, request_id, access_token=None, submitted=False, **kw):
         try:
@@ -162,8 +182,11 @@ class ReturnCustomerPortal(CustomerPortal):
         except (AccessError, MissingError):
             return request.redirect("/my")
         values = self._get_page_view_values(
-            request_sudo, access_token,
+            request_sudo,
+            access_token,
             {"page_name": "return", "return_request": request_sudo, "submitted": submitted},
-            "my_returns_history", False, **kw
+            "my_returns_history",
+            False,
+            **kw,
         )
         return request.render("website_sale_order_handling.portal_my_return", values)

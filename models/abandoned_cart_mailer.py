@@ -9,6 +9,7 @@ checkout. So the opt-out is Flectra's e-mail blacklist (``mail.blacklist``,
 which mass mailing honours and feeds too), checked by normalized address, and
 each e-mail's unsubscribe link signs the address it was sent to.
 """
+
 import logging
 import threading
 import uuid
@@ -55,7 +56,9 @@ class AbandonedCartMailer(models.AbstractModel):
         return self._send_abandoned_cart_emails(websites, auto_commit=auto_commit)
 
     @api.model
-    def _send_abandoned_cart_emails(self, websites, batch_size=CART_REMINDER_BATCH_SIZE, auto_commit=False):
+    def _send_abandoned_cart_emails(
+        self, websites, batch_size=CART_REMINDER_BATCH_SIZE, auto_commit=False
+    ):
         """Queue every abandoned cart e-mail due on ``websites`` (records or ids), exactly once.
 
         Carts are locked (SKIP LOCKED: two workers never take the same cart) and
@@ -89,26 +92,36 @@ class AbandonedCartMailer(models.AbstractModel):
         Step n goes to carts that already received n e-mails: step 0 once the
         cart is abandoned, step n > 0 ``delay`` after the previous e-mail.
         """
-        steps = [{
-            "step": 0,
-            "name": _("Abandoned cart e-mail"),
-            "template": website.cart_reminder_mail_template_id or website._default_cart_reminder_template(),
-            "delay": None,
-        }]
-        for number, reminder in enumerate(website.cart_reminder_ids.sorted(lambda r: (r.sequence, r.id)), 1):
-            steps.append({
-                "step": number,
-                "name": _("Abandoned cart reminder %s", number),
-                "template": reminder.mail_template_id,
-                "delay": timedelta(hours=reminder.delay_hours),
-            })
+        steps = [
+            {
+                "step": 0,
+                "name": _("Abandoned cart e-mail"),
+                "template": website.cart_reminder_mail_template_id
+                or website._default_cart_reminder_template(),
+                "delay": None,
+            }
+        ]
+        for number, reminder in enumerate(
+            website.cart_reminder_ids.sorted(lambda r: (r.sequence, r.id)), 1
+        ):
+            steps.append(
+                {
+                    "step": number,
+                    "name": _("Abandoned cart reminder %s", number),
+                    "template": reminder.mail_template_id,
+                    "delay": timedelta(hours=reminder.delay_hours),
+                }
+            )
         return steps
 
     @api.model
     def _send_step(self, website, step, now, batch_size, auto_commit):
         orders = self.env["sale.order"].sudo()
         key_column = "cart_last_activity" if step["step"] == 0 else "cart_reminder_last_sent"
-        after = (website.abandoned_cart_email_start if step["step"] == 0 else datetime(1970, 1, 1), 0)
+        after = (
+            website.abandoned_cart_email_start if step["step"] == 0 else datetime(1970, 1, 1),
+            0,
+        )
         sent = failed = retries = 0
         while True:
             self.env["base"].flush()
@@ -146,8 +159,13 @@ class AbandonedCartMailer(models.AbstractModel):
             if len(window) < batch_size:
                 break
         if sent or failed:
-            _logger.info("Website %s: %s queued for %d carts, %d failed",
-                         website.name, step["name"], sent, failed)
+            _logger.info(
+                "Website %s: %s queued for %d carts, %d failed",
+                website.name,
+                step["name"],
+                sent,
+                failed,
+            )
         return sent
 
     @api.model
@@ -270,8 +288,11 @@ class AbandonedCartMailer(models.AbstractModel):
         (delivery's shipping line, sale_coupon's rewards) when those add-ons
         are installed."""
         fields_ = self.env["sale.order.line"]._fields
-        return [name for name in ("is_delivery", "is_reward_line")
-                if name in fields_ and fields_[name].store]
+        return [
+            name
+            for name in ("is_delivery", "is_reward_line")
+            if name in fields_ and fields_[name].store
+        ]
 
     @api.model
     def _filter_not_blacklisted(self, orders):
@@ -282,14 +303,21 @@ class AbandonedCartMailer(models.AbstractModel):
         checked here, for the whole batch in one query.
         """
         addresses = {
-            order: {email_normalize(address) for address in email_split(order.partner_id.email or "")}
-            for order in orders if not order.partner_id.email_normalized
+            order: {
+                email_normalize(address) for address in email_split(order.partner_id.email or "")
+            }
+            for order in orders
+            if not order.partner_id.email_normalized
         }
         wanted = set().union(*addresses.values()) - {False}
         if not wanted:
             return orders
-        blacklisted = set(self.env["mail.blacklist"].sudo().search(
-            [("email", "in", list(wanted))]).mapped("email"))
+        blacklisted = set(
+            self.env["mail.blacklist"]
+            .sudo()
+            .search([("email", "in", list(wanted))])
+            .mapped("email")
+        )
         return orders.filtered(lambda order: not addresses.get(order, set()) & blacklisted)
 
     @api.model
@@ -302,8 +330,10 @@ class AbandonedCartMailer(models.AbstractModel):
         Done for a whole batch: a few queries, not a few per cart.
         """
         lines = orders.mapped("order_line").filtered(
-            lambda line: line.product_id.type == "product"
-            and line.product_id.inventory_availability in ("always", "threshold")
+            lambda line: (
+                line.product_id.type == "product"
+                and line.product_id.inventory_availability in ("always", "threshold")
+            )
         )
         if not lines:
             return orders
@@ -319,8 +349,11 @@ class AbandonedCartMailer(models.AbstractModel):
                 key = (line.order_id, line.product_id.id)
                 needed[key] = needed.get(key, 0.0) + line.product_uom_qty
             blocked |= orders.browse(
-                [order.id for (order, product_id), qty in needed.items()
-                 if qty > available[product_id]]
+                [
+                    order.id
+                    for (order, product_id), qty in needed.items()
+                    if qty > available[product_id]
+                ]
             )
         return orders - blocked
 
@@ -354,7 +387,8 @@ class AbandonedCartMailer(models.AbstractModel):
         it. The rows are ours, locked. Made here, not by PostgreSQL, whose
         own uuid function needs version 13 (Flectra 2.0 runs on 10 and later)."""
         self.env.cr.execute(
-            "SELECT id FROM sale_order WHERE id IN %s AND access_token IS NULL", (tuple(orders.ids),)
+            "SELECT id FROM sale_order WHERE id IN %s AND access_token IS NULL",
+            (tuple(orders.ids),),
         )
         missing = [row[0] for row in self.env.cr.fetchall()]
         if missing:
@@ -391,7 +425,10 @@ class AbandonedCartMailer(models.AbstractModel):
                     values = {field: by_id[order.id] for field, by_id in rendered.items()}
                 else:
                     with self.env.cr.savepoint():
-                        values = {field: by_id[order.id] for field, by_id in self._render(order, template).items()}
+                        values = {
+                            field: by_id[order.id]
+                            for field, by_id in self._render(order, template).items()
+                        }
                 vals_by_order[order] = self._prepare_mail_vals(order, values, step_name)
             except Exception as error:  # whatever one cart raises, the others go on
                 failures[order] = self._error_reason(error)
@@ -441,14 +478,18 @@ class AbandonedCartMailer(models.AbstractModel):
         )
         claimed = orders.browse([row[0] for row in self.env.cr.fetchall()])
         self.env["website.cart.recovery.event"]._log_emails(claimed, now)
-        claimed.invalidate_cache(["cart_reminder_count", "cart_reminder_last_sent", "cart_recovery_email_sent"])
+        claimed.invalidate_cache(
+            ["cart_reminder_count", "cart_reminder_last_sent", "cart_recovery_email_sent"]
+        )
         return claimed
 
     @api.model
     def _mark_failed(self, failures, step_name):
         """Give up on carts whose e-mail could not be built: log why, once."""
         for order, reason in failures.items():
-            _logger.warning("Abandoned cart e-mail of %s (id %s) not sent: %s", order.name, order.id, reason)
+            _logger.warning(
+                "Abandoned cart e-mail of %s (id %s) not sent: %s", order.name, order.id, reason
+            )
             self.env.cr.execute(
                 "UPDATE sale_order SET cart_reminder_error = %s WHERE id = %s", (reason, order.id)
             )
@@ -456,8 +497,11 @@ class AbandonedCartMailer(models.AbstractModel):
             try:
                 with self.env.cr.savepoint():
                     order.message_post(
-                        body=_("%(step)s not sent: %(reason)s",
-                               step=html_escape(step_name), reason=html_escape(reason)),
+                        body=_(
+                            "%(step)s not sent: %(reason)s",
+                            step=html_escape(step_name),
+                            reason=html_escape(reason),
+                        ),
                         subtype_xmlid="mail.mt_note",
                     )
             except Exception:  # the reason is on the order and in the log already
@@ -480,7 +524,9 @@ class AbandonedCartMailer(models.AbstractModel):
         pairs = email_split_tuples(partner.email)
         if not pairs:
             raise UserError(_("The customer's e-mail address %r is not valid.", partner.email))
-        return ", ".join(formataddr((partner.name or name or "", address)) for name, address in pairs)
+        return ", ".join(
+            formataddr((partner.name or name or "", address)) for name, address in pairs
+        )
 
     @api.model
     def _prepare_mail_vals(self, order, rendered, step_name):
@@ -512,12 +558,14 @@ class AbandonedCartMailer(models.AbstractModel):
             "email_from": rendered["email_from"] or order.company_id.email_formatted,
             "reply_to": rendered["reply_to"] or False,
             "email_to": email_to,
-            "headers": repr({
-                # RFC 8058: mail providers unsubscribe with one POST to this URL;
-                # a GET (a person, a link scanner) only shows a confirm button.
-                "List-Unsubscribe": "<%s>" % unsubscribe_url,
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            }),
+            "headers": repr(
+                {
+                    # RFC 8058: mail providers unsubscribe with one POST to this URL;
+                    # a GET (a person, a link scanner) only shows a confirm button.
+                    "List-Unsubscribe": "<%s>" % unsubscribe_url,
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                }
+            ),
             "auto_delete": False,
             "is_cart_reminder": True,
         }
@@ -538,13 +586,20 @@ class AbandonedCartMailer(models.AbstractModel):
         addresses = email_split(order.partner_id.email or "")
         email = email_normalize(addresses[0]) if addresses else False
         if not email:
-            raise UserError(_("The customer's e-mail address %r is not valid.", order.partner_id.email))
+            raise UserError(
+                _("The customer's e-mail address %r is not valid.", order.partner_id.email)
+            )
         website_id = order.website_id.id
-        return "%s/shop/cart/unsubscribe?%s" % (order.get_base_url(), url_encode({
-            "website": website_id,
-            "email": email,
-            "token": self._get_unsubscribe_token(website_id, email),
-        }))
+        return "%s/shop/cart/unsubscribe?%s" % (
+            order.get_base_url(),
+            url_encode(
+                {
+                    "website": website_id,
+                    "email": email,
+                    "token": self._get_unsubscribe_token(website_id, email),
+                }
+            ),
+        )
 
     @api.model
     def _check_unsubscribe_link(self, website_id, email, token):
@@ -583,7 +638,7 @@ class AbandonedCartMailer(models.AbstractModel):
             return status
         entry = self.env["mail.blacklist"].sudo()._add(email)
         website = self.env["website"].sudo().browse(int(website_id))
-        entry.message_post(body=_(
-            "Unsubscribed from the abandoned cart e-mails of %s.", html_escape(website.name)
-        ))
+        entry.message_post(
+            body=_("Unsubscribed from the abandoned cart e-mails of %s.", html_escape(website.name))
+        )
         return "done"

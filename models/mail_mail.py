@@ -43,12 +43,15 @@ class MailMail(models.Model):
     _inherit = "mail.mail"
 
     is_cart_reminder = fields.Boolean(
-        "Abandoned Cart E-mail", readonly=True,
+        "Abandoned Cart E-mail",
+        readonly=True,
         help="Queued by the abandoned cart cron: a transient sending failure "
         "puts it back in the queue, a few times, later each time.",
     )
     cart_reminder_attempts = fields.Integer(
-        "Failed Sending Attempts", readonly=True, copy=False,
+        "Failed Sending Attempts",
+        readonly=True,
+        copy=False,
     )
 
     def _send(self, auto_commit=False, raise_exception=False, smtp_session=None):
@@ -64,8 +67,9 @@ class MailMail(models.Model):
             )
         except smtplib.SMTPServerDisconnected as error:
             in_flight = waiting.filtered(
-                lambda mail: mail.state == "exception"
-                and mail.cart_reminder_attempts == attempts[mail.id]
+                lambda mail: (
+                    mail.state == "exception" and mail.cart_reminder_attempts == attempts[mail.id]
+                )
             )
             in_flight._cart_reminder_failed(str(error) or error.__class__.__name__, transient=True)
             raise
@@ -88,9 +92,11 @@ class MailMail(models.Model):
         )
 
     def _get_cart_reminder_max_attempts(self):
-        return int(self.env["ir.config_parameter"].sudo().get_param(
-            "website_sale_order_handling.cart_reminder_max_attempts", MAX_SEND_ATTEMPTS
-        ))
+        return int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("website_sale_order_handling.cart_reminder_max_attempts", MAX_SEND_ATTEMPTS)
+        )
 
     def _cart_reminder_failed(self, reason, transient):
         """Back to the queue, later, after a transient failure; failed for good
@@ -101,21 +107,33 @@ class MailMail(models.Model):
             attempts = mail.cart_reminder_attempts + 1
             if transient and attempts < max_attempts:
                 retry_at = now + RETRY_FIRST_DELAY * 2 ** (attempts - 1)
-                _logger.info("Abandoned cart e-mail %s: attempt %d failed (%s), retried at %s",
-                             mail.id, attempts, reason, retry_at)
-                mail.write({
-                    "state": "outgoing",
-                    "cart_reminder_attempts": attempts,
-                    "scheduled_date": fields.Datetime.to_string(retry_at),
-                    "failure_reason": reason,
-                })
+                _logger.info(
+                    "Abandoned cart e-mail %s: attempt %d failed (%s), retried at %s",
+                    mail.id,
+                    attempts,
+                    reason,
+                    retry_at,
+                )
+                mail.write(
+                    {
+                        "state": "outgoing",
+                        "cart_reminder_attempts": attempts,
+                        "scheduled_date": fields.Datetime.to_string(retry_at),
+                        "failure_reason": reason,
+                    }
+                )
             else:
                 if transient:
-                    reason = _("Given up after %(attempts)s attempts: %(reason)s",
-                               attempts=attempts, reason=reason)
+                    reason = _(
+                        "Given up after %(attempts)s attempts: %(reason)s",
+                        attempts=attempts,
+                        reason=reason,
+                    )
                 _logger.warning("Abandoned cart e-mail %s not sent: %s", mail.id, reason)
-                mail.write({
-                    "state": "exception",
-                    "cart_reminder_attempts": attempts,
-                    "failure_reason": reason,
-                })
+                mail.write(
+                    {
+                        "state": "exception",
+                        "cart_reminder_attempts": attempts,
+                        "failure_reason": reason,
+                    }
+                )

@@ -65,7 +65,7 @@ class PaymentAcquirer(models.Model):
         return _(
             "%(acquirer)s cannot refund payments. Go to Website > Configuration > "
             "eCommerce > Payment Acquirers and enable an acquirer whose Refunds field says "
-            "\"Full & partial\" (Stripe or Wire Transfer), or refund this customer "
+            '"Full & partial" (Stripe or Wire Transfer), or refund this customer '
             "by hand with a credit note and an outbound payment.",
             acquirer=self.name,
         )

@@ -24,14 +24,26 @@ REFUND_RESERVING_STATES = ("draft", "pending", "done", "error")
 _REFUND_ENGINE = object()
 _REFUND_ENGINE_KEY = "website_sale_order_handling_refund_engine"
 # Fields that make a transaction a refund, or tie it to what it refunds.
-REFUND_ONLY_FIELDS = frozenset({
-    "is_refund", "source_transaction_id", "refund_sale_order_id",
-    "refund_idempotency_key", "refund_move_ids", "refund_ledger_ids",
-})
+REFUND_ONLY_FIELDS = frozenset(
+    {
+        "is_refund",
+        "source_transaction_id",
+        "refund_sale_order_id",
+        "refund_idempotency_key",
+        "refund_move_ids",
+        "refund_ledger_ids",
+    }
+)
 # Fields of a refund transaction that say how much goes where, and whether it went.
 REFUND_TRUSTED_FIELDS = REFUND_ONLY_FIELDS | {
-    "amount", "state", "acquirer_id", "currency_id", "acquirer_reference", "reference",
-    "partner_id", "refund_customer_notified",
+    "amount",
+    "state",
+    "acquirer_id",
+    "currency_id",
+    "acquirer_reference",
+    "reference",
+    "partner_id",
+    "refund_customer_notified",
 }
 # Flectra's payment processing (its _set_transaction_* methods) is what may
 # change a captured payment; its mark, like the refund engine's, is a context
@@ -44,10 +56,18 @@ CAPTURED_STATES = ("pending", "authorized", "done")
 SEALED_STATES = ("authorized", "done")
 # What refunds trust of a captured payment: how much, to whom, through which
 # provider and provider reference, for which orders.
-CAPTURE_TRUSTED_FIELDS = frozenset({
-    "state", "amount", "currency_id", "acquirer_id", "acquirer_reference",
-    "stripe_payment_intent", "partner_id", "sale_order_ids",
-})
+CAPTURE_TRUSTED_FIELDS = frozenset(
+    {
+        "state",
+        "amount",
+        "currency_id",
+        "acquirer_id",
+        "acquirer_reference",
+        "stripe_payment_intent",
+        "partner_id",
+        "sale_order_ids",
+    }
+)
 CAPTURE_SEAL_SCOPE = "website_sale_order_handling.capture_seal"
 ORIGIN_SEAL_SCOPE = "website_sale_order_handling.origin_seal"
 # A refund left in draft this long had its attempt interrupted (the server died
@@ -103,58 +123,90 @@ class PaymentTransaction(models.Model):
     _inherit = "payment.transaction"
 
     is_refund = fields.Boolean(
-        "Refund", readonly=True, index=True, copy=False,
+        "Refund",
+        readonly=True,
+        index=True,
+        copy=False,
         help="Money sent back to the customer; never treated as a payment of an order.",
     )
     source_transaction_id = fields.Many2one(
-        "payment.transaction", "Refunded Payment", readonly=True, index=True,
-        ondelete="restrict", copy=False,
+        "payment.transaction",
+        "Refunded Payment",
+        readonly=True,
+        index=True,
+        ondelete="restrict",
+        copy=False,
     )
     refund_transaction_ids = fields.One2many(
-        "payment.transaction", "source_transaction_id", "Refunds", readonly=True,
+        "payment.transaction",
+        "source_transaction_id",
+        "Refunds",
+        readonly=True,
     )
     refund_move_ids = fields.Many2many(
-        "account.move", "payment_transaction_refund_move_rel", "transaction_id", "move_id",
-        string="Credit Notes", readonly=True, copy=False,
+        "account.move",
+        "payment_transaction_refund_move_rel",
+        "transaction_id",
+        "move_id",
+        string="Credit Notes",
+        readonly=True,
+        copy=False,
         help="Posted once the acquirer accepts the refund, and reconciled with its payment.",
     )
     refund_idempotency_key = fields.Char(
-        readonly=True, copy=False,
+        readonly=True,
+        copy=False,
         help="Sent with every attempt of this refund, so the acquirer never refunds it twice.",
     )
     refund_ledger_ids = fields.One2many(
-        "sale.order.refund.line", "refund_id", readonly=True, copy=False,
+        "sale.order.refund.line",
+        "refund_id",
+        readonly=True,
+        copy=False,
         help="What this refund gives back per order line, shipping and amount: what "
         "every refund door reads to know what is left to refund.",
     )
     refund_customer_notified = fields.Boolean(
-        readonly=True, copy=False,
+        readonly=True,
+        copy=False,
         help="The credit note was posted and the customer told once the acquirer accepted.",
     )
     refund_sale_order_id = fields.Many2one(
-        "sale.order", "Refunded Order", readonly=True, index=True, ondelete="restrict",
+        "sale.order",
+        "Refunded Order",
+        readonly=True,
+        index=True,
+        ondelete="restrict",
         copy=False,
         help="The order whose share of the payment this refund gives back.",
     )
     refund_order_ids = fields.Many2many(
-        "sale.order", string="Refunded Orders", compute="_compute_refund_order_ids",
+        "sale.order",
+        string="Refunded Orders",
+        compute="_compute_refund_order_ids",
     )
     capture_seal = fields.Char(
-        readonly=True, copy=False, groups="base.group_system",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
         help="Signs the payment's values as the payment processing captured them: "
         "refunds refuse a payment whose values no longer match.",
     )
     origin_seal = fields.Char(
-        readonly=True, copy=False, groups="base.group_system",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
         help="Signs the payment's values as trusted code created it (the shop, in "
         "sudo): only such a payment is sealed when it is captured.",
     )
     refunded_amount = fields.Monetary(
-        compute="_compute_refunded_amount", currency_field="currency_id",
+        compute="_compute_refunded_amount",
+        currency_field="currency_id",
         help="Refunds done, pending or failed without being cancelled.",
     )
     refundable_amount = fields.Monetary(
-        compute="_compute_refunded_amount", currency_field="currency_id",
+        compute="_compute_refunded_amount",
+        currency_field="currency_id",
     )
 
     @api.depends("refund_sale_order_id", "source_transaction_id.sale_order_ids")
@@ -176,9 +228,7 @@ class PaymentTransaction(models.Model):
                 continue
             tx.refunded_amount = -sum(tx._get_reserving_refunds().mapped("amount"))
             captured = tx.amount if tx.state == "done" else 0.0
-            tx.refundable_amount = max(
-                tx.currency_id.round(captured - tx.refunded_amount), 0.0
-            )
+            tx.refundable_amount = max(tx.currency_id.round(captured - tx.refunded_amount), 0.0)
 
     # ------------------------------------------------------------------
     # Only the refund code writes what refunds trust
@@ -222,8 +272,7 @@ class PaymentTransaction(models.Model):
                     forbidden = REFUND_TRUSTED_FIELDS.intersection(vals)
             if forbidden:
                 raise AccessError(
-                    _("Only the refund buttons change a refund (%s).",
-                      ", ".join(sorted(forbidden)))
+                    _("Only the refund buttons change a refund (%s).", ", ".join(sorted(forbidden)))
                 )
         return super().write(vals)
 
@@ -236,7 +285,9 @@ class PaymentTransaction(models.Model):
         Flectra's own accounting tests do, writing a provider's answer by
         hand). What they write by hand is not sealed: refunds never use it."""
         return (
-            self.env.su or is_payment_processing(self.env) or is_refund_engine(self.env)
+            self.env.su
+            or is_payment_processing(self.env)
+            or is_refund_engine(self.env)
             or self.env.user.has_group("account.group_account_user")
         )
 
@@ -258,9 +309,11 @@ class PaymentTransaction(models.Model):
         captured = self.sudo().filtered(lambda tx: tx.state in CAPTURED_STATES)
         if captured:
             raise AccessError(
-                _("%(payments)s: a captured payment cannot be changed (%(fields)s).",
-                  payments=", ".join(captured.mapped("reference")),
-                  fields=", ".join(sorted(changed)))
+                _(
+                    "%(payments)s: a captured payment cannot be changed (%(fields)s).",
+                    payments=", ".join(captured.mapped("reference")),
+                    fields=", ".join(sorted(changed)),
+                )
             )
 
     @api.model
@@ -286,8 +339,10 @@ class PaymentTransaction(models.Model):
         captured = touched.sudo().exists().filtered(lambda tx: tx.state in CAPTURED_STATES)
         if captured:
             raise AccessError(
-                _("%s: a captured payment's orders cannot be changed.",
-                  ", ".join(captured.mapped("reference")))
+                _(
+                    "%s: a captured payment's orders cannot be changed.",
+                    ", ".join(captured.mapped("reference")),
+                )
             )
 
     def _set_transaction_pending(self):
@@ -318,17 +373,21 @@ class PaymentTransaction(models.Model):
         tx = self.sudo()
         currency = tx.currency_id
         intent = tx["stripe_payment_intent"] if "stripe_payment_intent" in tx._fields else False
-        return hmac(tx.env, CAPTURE_SEAL_SCOPE, (
-            tx.id,
-            float_repr(currency.round(tx.amount), currency.decimal_places),
-            currency.id,
-            tx.acquirer_id.id,
-            tx.acquirer_reference or "",
-            # Sealed alike before and after payment_stripe is installed.
-            intent or "",
-            tx.partner_id.id,
-            sorted(tx.sale_order_ids.ids),
-        ))
+        return hmac(
+            tx.env,
+            CAPTURE_SEAL_SCOPE,
+            (
+                tx.id,
+                float_repr(currency.round(tx.amount), currency.decimal_places),
+                currency.id,
+                tx.acquirer_id.id,
+                tx.acquirer_reference or "",
+                # Sealed alike before and after payment_stripe is installed.
+                intent or "",
+                tx.partner_id.id,
+                sorted(tx.sale_order_ids.ids),
+            ),
+        )
 
     def _get_origin_seal(self):
         """The HMAC of what this payment was created with: its amount, currency,
@@ -336,14 +395,18 @@ class PaymentTransaction(models.Model):
         self.ensure_one()
         tx = self.sudo()
         currency = tx.currency_id
-        return hmac(tx.env, ORIGIN_SEAL_SCOPE, (
-            tx.id,
-            float_repr(currency.round(tx.amount), currency.decimal_places),
-            currency.id,
-            tx.acquirer_id.id,
-            tx.partner_id.id,
-            sorted(tx.sale_order_ids.ids),
-        ))
+        return hmac(
+            tx.env,
+            ORIGIN_SEAL_SCOPE,
+            (
+                tx.id,
+                float_repr(currency.round(tx.amount), currency.decimal_places),
+                currency.id,
+                tx.acquirer_id.id,
+                tx.partner_id.id,
+                sorted(tx.sale_order_ids.ids),
+            ),
+        )
 
     def _seal_origin(self):
         for tx in self.sudo().filtered(lambda t: not t.is_refund):
@@ -362,7 +425,9 @@ class PaymentTransaction(models.Model):
             if not tx._has_trusted_origin():
                 _logger.warning(
                     "Payment %s was captured, but not as trusted code created it: "
-                    "it is not sealed, refunds will refuse it", tx.reference)
+                    "it is not sealed, refunds will refuse it",
+                    tx.reference,
+                )
                 continue
             as_payment_processing(tx).write({"capture_seal": tx._get_capture_seal()})
 
@@ -375,10 +440,13 @@ class PaymentTransaction(models.Model):
             batch._seal_origin()
             batch.flush()
             batch.invalidate_cache()
-        captured = self.sudo().search([
-            ("state", "in", SEALED_STATES), ("is_refund", "=", False),
-            ("capture_seal", "=", False),
-        ])
+        captured = self.sudo().search(
+            [
+                ("state", "in", SEALED_STATES),
+                ("is_refund", "=", False),
+                ("capture_seal", "=", False),
+            ]
+        )
         for batch in split_every(1000, captured.ids, self.sudo().browse):
             batch._seal_capture()
             batch.flush()
@@ -391,10 +459,13 @@ class PaymentTransaction(models.Model):
         for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
             if not (tx.capture_seal and consteq(tx.capture_seal, tx._get_capture_seal())):
                 raise UserError(
-                    _("%s cannot be refunded here: its amount, currency, acquirer, provider "
-                      "reference, customer or orders were changed outside the payment "
-                      "processing after it was captured. Check it against the acquirer's "
-                      "records.", tx.reference)
+                    _(
+                        "%s cannot be refunded here: its amount, currency, acquirer, provider "
+                        "reference, customer or orders were changed outside the payment "
+                        "processing after it was captured. Check it against the acquirer's "
+                        "records.",
+                        tx.reference,
+                    )
                 )
 
     # ------------------------------------------------------------------
@@ -521,13 +592,19 @@ class PaymentTransaction(models.Model):
         if answer is not None:
             getattr(self, "_%s_apply_refund_answer" % self.provider)(answer)
             if self.state in ("pending", "done"):
-                return {"reference": self.reference, "state": self.state,
-                        "acquirer": self.acquirer_id.name}
+                return {
+                    "reference": self.reference,
+                    "state": self.state,
+                    "acquirer": self.acquirer_id.name,
+                }
         as_refund_engine(self).write({"state": "cancel", "date": fields.Datetime.now()})
         self.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
         self._log_refund_message(
-            _("Refund %(ref)s was cancelled by %(user)s.",
-              ref=self.reference, user=self.env.user.name)
+            _(
+                "Refund %(ref)s was cancelled by %(user)s.",
+                ref=self.reference,
+                user=self.env.user.name,
+            )
         )
         return {"reference": self.reference, "state": "cancel"}
 
@@ -540,9 +617,13 @@ class PaymentTransaction(models.Model):
             "params": {
                 "title": _("Refund not cancelled"),
                 "message": "\n".join(
-                    _("%(acquirer)s had made refund %(ref)s: it is recorded as %(state)s, "
-                      "not cancelled.", acquirer=answer["acquirer"], ref=answer["reference"],
-                      state=states[answer["state"]])
+                    _(
+                        "%(acquirer)s had made refund %(ref)s: it is recorded as %(state)s, "
+                        "not cancelled.",
+                        acquirer=answer["acquirer"],
+                        ref=answer["reference"],
+                        state=states[answer["state"]],
+                    )
                     for answer in answers
                 ),
                 "type": "warning",
@@ -563,8 +644,10 @@ class PaymentTransaction(models.Model):
             refund._lock_for_refund()
             if not refund.is_refund or refund.state != "pending":
                 raise UserError(
-                    _("%s is not a pending refund: only those can be marked as paid.",
-                      refund.reference)
+                    _(
+                        "%s is not a pending refund: only those can be marked as paid.",
+                        refund.reference,
+                    )
                 )
             refund._set_refund_state("done")
             refund._refund_follow_up()
@@ -576,7 +659,7 @@ class PaymentTransaction(models.Model):
     def _check_refund_rights(self):
         if not self.env.user.has_group("website_sale_order_handling.group_order_refund"):
             raise AccessError(
-                _("Only users of the group \"Refund online payments\" can refund payments.")
+                _('Only users of the group "Refund online payments" can refund payments.')
             )
 
     def _check_refund_order_access(self):
@@ -589,8 +672,10 @@ class PaymentTransaction(models.Model):
             orders = tx._get_refunded_orders() if tx.is_refund else tx.sale_order_ids
             if not orders:
                 raise AccessError(
-                    _("%s belongs to no order: only payments of orders are refunded here.",
-                      tx.reference)
+                    _(
+                        "%s belongs to no order: only payments of orders are refunded here.",
+                        tx.reference,
+                    )
                 )
             orders.with_env(self.env)._check_refund_access()
 
@@ -647,8 +732,10 @@ class PaymentTransaction(models.Model):
             raise UserError(acquirer._get_refund_unsupported_message())
         if not acquirer.journal_id:
             raise UserError(
-                _("%s has no payment journal: set one on the acquirer before refunding.",
-                  acquirer.name)
+                _(
+                    "%s has no payment journal: set one on the acquirer before refunding.",
+                    acquirer.name,
+                )
             )
         if currency.is_zero(self.refundable_amount):
             raise UserError(_("%s is already fully refunded.", self.reference))
@@ -656,26 +743,37 @@ class PaymentTransaction(models.Model):
             raise UserError(_("The amount to refund must be positive."))
         if float_compare(amount, self.refundable_amount, precision_rounding=currency.rounding) > 0:
             raise UserError(
-                _("Cannot refund %(amount)s from %(ref)s: only %(left)s of it is left to refund.",
-                  amount=currency.round(amount), ref=self.reference,
-                  left=self.refundable_amount)
+                _(
+                    "Cannot refund %(amount)s from %(ref)s: only %(left)s of it is left to refund.",
+                    amount=currency.round(amount),
+                    ref=self.reference,
+                    left=self.refundable_amount,
+                )
             )
         if order:
             left = self._get_order_refundable_amount(order)
             if float_compare(amount, left, precision_rounding=currency.rounding) > 0:
                 raise UserError(
-                    _("Cannot refund %(amount)s of %(order)s from %(ref)s: only %(left)s of "
-                      "this payment is that order's and left to refund.",
-                      amount=currency.round(amount), order=order.name, ref=self.reference,
-                      left=left)
+                    _(
+                        "Cannot refund %(amount)s of %(order)s from %(ref)s: only %(left)s of "
+                        "this payment is that order's and left to refund.",
+                        amount=currency.round(amount),
+                        order=order.name,
+                        ref=self.reference,
+                        left=left,
+                    )
                 )
         self._check_refundable_by_provider()
         is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
         if acquirer.support_refund == "full_only" and not is_full:
             raise UserError(
-                _("%(acquirer)s can only refund a payment in full, once. Refund the whole "
-                  "%(amount)s of %(ref)s, or refund this customer by hand.",
-                  acquirer=acquirer.name, amount=self.amount, ref=self.reference)
+                _(
+                    "%(acquirer)s can only refund a payment in full, once. Refund the whole "
+                    "%(amount)s of %(ref)s, or refund this customer by hand.",
+                    acquirer=acquirer.name,
+                    amount=self.amount,
+                    ref=self.reference,
+                )
             )
 
     def _check_refundable_by_provider(self):
@@ -685,8 +783,10 @@ class PaymentTransaction(models.Model):
             self["stripe_payment_intent"] or self.acquirer_reference
         ):
             raise UserError(
-                _("%s has no Stripe payment reference: refund it from Stripe's dashboard.",
-                  self.reference)
+                _(
+                    "%s has no Stripe payment reference: refund it from Stripe's dashboard.",
+                    self.reference,
+                )
             )
 
     def _reserve_refund_ids(self, amount=None, refund_moves=None, order=None):
@@ -743,14 +843,19 @@ class PaymentTransaction(models.Model):
         order = self.refund_sale_order_id
         if order:
             left = min(left, source._get_order_refundable_amount(order, exclude=self))
-        if float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0 or float_compare(
-            amount, left, precision_rounding=currency.rounding
-        ) > 0:
+        if (
+            float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0
+            or float_compare(amount, left, precision_rounding=currency.rounding) > 0
+        ):
             raise UserError(
-                _("Cannot retry %(ref)s: it would refund %(amount)s, but only %(left)s of "
-                  "%(payment)s is left to refund.",
-                  ref=self.reference, amount=amount, left=max(left, 0.0),
-                  payment=source.reference)
+                _(
+                    "Cannot retry %(ref)s: it would refund %(amount)s, but only %(left)s of "
+                    "%(payment)s is left to refund.",
+                    ref=self.reference,
+                    amount=amount,
+                    left=max(left, 0.0),
+                    payment=source.reference,
+                )
             )
 
     @api.model
@@ -786,8 +891,11 @@ class PaymentTransaction(models.Model):
         self._lock_refund_row()
         if self.state == "draft":
             self._send_refund()
-        return {"reference": self.reference, "state": self.state,
-                "message": self.state_message or ""}
+        return {
+            "reference": self.reference,
+            "state": self.state,
+            "message": self.state_message or "",
+        }
 
     def _lock_refund_row(self):
         """One attempt at a time per refund, as the provider is being called."""
@@ -805,9 +913,11 @@ class PaymentTransaction(models.Model):
                 )
         except psycopg2.errors.LockNotAvailable:
             raise UserError(
-                _("Another refund of %s is being processed right now. "
-                  "Reload the page in a moment to see its result.",
-                  ", ".join(self.mapped("reference")))
+                _(
+                    "Another refund of %s is being processed right now. "
+                    "Reload the page in a moment to see its result.",
+                    ", ".join(self.mapped("reference")),
+                )
             ) from None
 
     def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None, ledger=None):
@@ -849,13 +959,17 @@ class PaymentTransaction(models.Model):
         try:
             return method()
         except (requests.exceptions.RequestException, ValueError) as err:
-            _logger.warning("Refund %s: cannot ask %s about it: %s",
-                            self.reference, self.provider, err)
+            _logger.warning(
+                "Refund %s: cannot ask %s about it: %s", self.reference, self.provider, err
+            )
             raise UserError(
-                _("Could not ask %(acquirer)s whether refund %(ref)s was made (%(error)s): "
-                  "it is not cancelled. Try again later.",
-                  acquirer=self.acquirer_id.name, ref=self.reference,
-                  error=err.__class__.__name__)
+                _(
+                    "Could not ask %(acquirer)s whether refund %(ref)s was made (%(error)s): "
+                    "it is not cancelled. Try again later.",
+                    acquirer=self.acquirer_id.name,
+                    ref=self.reference,
+                    error=err.__class__.__name__,
+                )
             ) from None
 
     def _send_refund(self):
@@ -897,8 +1011,11 @@ class PaymentTransaction(models.Model):
                 _logger.warning("Stripe refund %s: cannot list refunds: %s", self.reference, err)
                 self._set_refund_state(
                     "error",
-                    _("Could not ask Stripe whether this refund was already made (%s): "
-                      "nothing was sent. Retry it later.", err.__class__.__name__),
+                    _(
+                        "Could not ask Stripe whether this refund was already made (%s): "
+                        "nothing was sent. Retry it later.",
+                        err.__class__.__name__,
+                    ),
                 )
                 return
             if made:
@@ -912,9 +1029,12 @@ class PaymentTransaction(models.Model):
             data["payment_intent"] = source["stripe_payment_intent"]
         else:
             data["charge"] = source.acquirer_reference
-        headers = dict(self._stripe_refund_headers(), **{
-            "Idempotency-Key": self.refund_idempotency_key,
-        })
+        headers = dict(
+            self._stripe_refund_headers(),
+            **{
+                "Idempotency-Key": self.refund_idempotency_key,
+            },
+        )
         url = urls.url_join(acquirer._stripe_refund_api_url(), "refunds")
         try:
             response = requests.post(
@@ -924,9 +1044,11 @@ class PaymentTransaction(models.Model):
             _logger.warning("Stripe refund %s: no answer: %s", self.reference, err)
             self._set_refund_state(
                 "error",
-                _("Stripe did not answer (%s). The refund may or may not have been made: "
-                  "retry it, Stripe recognises the same refund and never makes it twice.",
-                  err.__class__.__name__),
+                _(
+                    "Stripe did not answer (%s). The refund may or may not have been made: "
+                    "retry it, Stripe recognises the same refund and never makes it twice.",
+                    err.__class__.__name__,
+                ),
             )
             return
         try:
@@ -935,9 +1057,7 @@ class PaymentTransaction(models.Model):
             answer = {}
         if not response.ok or "error" in answer:
             message = answer.get("error", {}).get("message") or response.reason
-            self._set_refund_state(
-                "error", _("Stripe refused the refund: %s", message)
-            )
+            self._set_refund_state("error", _("Stripe refused the refund: %s", message))
             return
         self._stripe_apply_refund_answer(answer)
 
@@ -961,7 +1081,9 @@ class PaymentTransaction(models.Model):
         url = urls.url_join(self.acquirer_id._stripe_refund_api_url(), "refunds")
         for _page in range(50):
             response = requests.get(
-                url, params=params, headers=self._stripe_refund_headers(),
+                url,
+                params=params,
+                headers=self._stripe_refund_headers(),
                 timeout=self.acquirer_id._stripe_refund_timeout(),
             )
             response.raise_for_status()
@@ -984,9 +1106,11 @@ class PaymentTransaction(models.Model):
         else:
             self._set_refund_state(
                 "error",
-                _("Stripe answered that the refund %(status)s: %(reason)s",
-                  status=status or _("has an unknown status"),
-                  reason=answer.get("failure_reason") or _("no reason given")),
+                _(
+                    "Stripe answered that the refund %(status)s: %(reason)s",
+                    status=status or _("has an unknown status"),
+                    reason=answer.get("failure_reason") or _("no reason given"),
+                ),
             )
 
     def _set_refund_state(self, state, message=""):
@@ -996,10 +1120,14 @@ class PaymentTransaction(models.Model):
         them to confirm and invoice orders, which a refund must never do.
         """
         self.ensure_one()
-        as_refund_engine(self).write({
-            "state": state, "state_message": message, "date": fields.Datetime.now(),
-            "is_processed": False,
-        })
+        as_refund_engine(self).write(
+            {
+                "state": state,
+                "state_message": message,
+                "date": fields.Datetime.now(),
+                "is_processed": False,
+            }
+        )
 
     def _refund_follow_up(self):
         """Do what each refund's recorded answer implies, once.
@@ -1022,9 +1150,12 @@ class PaymentTransaction(models.Model):
                 refund._finalize_refund()
             elif refund.state == "error":
                 refund._log_refund_message(
-                    _("Refund %(ref)s of %(amount)s failed: %(message)s",
-                      ref=refund.reference, amount=-refund.amount,
-                      message=refund.state_message)
+                    _(
+                        "Refund %(ref)s of %(amount)s failed: %(message)s",
+                        ref=refund.reference,
+                        amount=-refund.amount,
+                        message=refund.state_message,
+                    )
                 )
             if refund.state in ("pending", "done"):
                 self.env["sale.return.request"].sudo().search(
@@ -1061,8 +1192,7 @@ class PaymentTransaction(models.Model):
             if credit_notes:
                 account = payment.destination_account_id
                 (payment.line_ids + credit_notes.line_ids).filtered(
-                    lambda line, account=account: line.account_id == account
-                    and not line.reconciled
+                    lambda line, account=account: line.account_id == account and not line.reconciled
                 ).reconcile()
 
     def _log_refund_message(self, body):
@@ -1088,10 +1218,15 @@ class PaymentTransaction(models.Model):
         # Flectra's cron finishes done transactions; a pending refund whose
         # follow-up failed (credit note, e-mail) is finished the same way.
         now = fields.Datetime.now()
-        pending = self.search([
-            ("is_refund", "=", True), ("state", "=", "pending"), ("is_processed", "=", False),
-            ("date", "<=", now - timedelta(minutes=10)), ("date", ">=", now - timedelta(days=4)),
-        ])
+        pending = self.search(
+            [
+                ("is_refund", "=", True),
+                ("state", "=", "pending"),
+                ("is_processed", "=", False),
+                ("date", "<=", now - timedelta(minutes=10)),
+                ("date", ">=", now - timedelta(days=4)),
+            ]
+        )
         res = super()._cron_post_process_after_done()
         if pending:
             # Through the whole chain, as the done transactions just went.

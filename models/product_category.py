@@ -9,6 +9,5 @@ class ProductCategory(models.Model):
         string="Online Returns",
         default="returnable",
         required=True,
-        help="Default return policy of the products of this category; "
-        "a product can override it.",
+        help="Default return policy of the products of this category; a product can override it.",
     )

@@ -14,36 +14,41 @@ class ResConfigSettings(models.TransientModel):
     )
 
     # --- Online returns --------------------------------------------------------
-    allow_online_returns = fields.Boolean(
-        related="website_id.allow_online_returns", readonly=False
-    )
-    return_window_days = fields.Integer(
-        related="website_id.return_window_days", readonly=False
-    )
+    allow_online_returns = fields.Boolean(related="website_id.allow_online_returns", readonly=False)
+    return_window_days = fields.Integer(related="website_id.return_window_days", readonly=False)
 
     # --- Abandoned-cart e-mails --------------------------------------------------
     send_abandoned_cart_email = fields.Boolean(
         "Automatically send abandoned checkout emails",
-        related="website_id.send_abandoned_cart_email", readonly=False,
+        related="website_id.send_abandoned_cart_email",
+        readonly=False,
     )
     cart_followup_count = fields.Integer(
-        "Follow-up Reminders", related="website_id.cart_followup_count",
+        "Follow-up Reminders",
+        related="website_id.cart_followup_count",
     )
 
     cart_recovery_window_days = fields.Integer(
-        related="website_id.cart_recovery_window_days", readonly=False,
+        related="website_id.cart_recovery_window_days",
+        readonly=False,
     )
     # What the reminders brought back in the last CART_RECOVERY_SETTINGS_DAYS days.
-    cart_recovery_emailed = fields.Integer("Carts E-mailed", compute="_compute_cart_recovery_figures")
+    cart_recovery_emailed = fields.Integer(
+        "Carts E-mailed", compute="_compute_cart_recovery_figures"
+    )
     cart_recovery_clicks = fields.Integer("Resume Clicks", compute="_compute_cart_recovery_figures")
-    cart_recovery_recovered = fields.Integer("Carts Recovered", compute="_compute_cart_recovery_figures")
+    cart_recovery_recovered = fields.Integer(
+        "Carts Recovered", compute="_compute_cart_recovery_figures"
+    )
     cart_recovery_revenue = fields.Monetary(
-        "Recovered Revenue", compute="_compute_cart_recovery_figures",
+        "Recovered Revenue",
+        compute="_compute_cart_recovery_figures",
         currency_field="cart_recovery_currency_id",
     )
     cart_recovery_rate = fields.Float("Recovery Rate (%)", compute="_compute_cart_recovery_figures")
     cart_recovery_currency_id = fields.Many2one(
-        "res.currency", related="website_id.company_id.currency_id",
+        "res.currency",
+        related="website_id.company_id.currency_id",
     )
 
     @api.depends("website_id")
@@ -53,7 +58,11 @@ class ResConfigSettings(models.TransientModel):
         # configure, whichever companies they work in right now.
         report = self.env["website.cart.recovery.report"].sudo()
         for settings in self:
-            figures = report._get_recovery_figures(settings.website_id, since) if settings.website_id else {}
+            figures = (
+                report._get_recovery_figures(settings.website_id, since)
+                if settings.website_id
+                else {}
+            )
             settings.cart_recovery_emailed = figures.get("emailed_cart_count", 0)
             settings.cart_recovery_clicks = figures.get("click_count", 0)
             settings.cart_recovery_recovered = figures.get("recovered_count", 0)

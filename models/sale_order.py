@@ -50,8 +50,7 @@ class SaleOrder(models.Model):
     awaiting_payment = fields.Boolean(
         compute="_compute_awaiting_offline_payment",
         store=True,
-        help="Confirmed, but the offline payment is still pending: do not treat "
-        "it as paid.",
+        help="Confirmed, but the offline payment is still pending: do not treat it as paid.",
     )
 
     # --- Online returns --------------------------------------------------------
@@ -62,61 +61,89 @@ class SaleOrder(models.Model):
 
     # --- Abandoned-cart e-mails ------------------------------------------------
     cart_last_activity = fields.Datetime(
-        "Last Cart Activity", copy=False, readonly=True,
+        "Last Cart Activity",
+        copy=False,
+        readonly=True,
         help="Last time a product was added, removed or changed in this cart. "
         "The cart is abandoned when this is older than the website's delay.",
     )
     cart_reminder_count = fields.Integer(
-        "Abandoned Cart E-mails Sent", default=0, copy=False, readonly=True,
+        "Abandoned Cart E-mails Sent",
+        default=0,
+        copy=False,
+        readonly=True,
         help="How many automatic abandoned cart e-mails this cart received: "
         "the first e-mail, then one per follow-up reminder.",
     )
     cart_reminder_last_sent = fields.Datetime(
-        "Last Abandoned Cart E-mail", copy=False, readonly=True,
+        "Last Abandoned Cart E-mail",
+        copy=False,
+        readonly=True,
     )
     cart_reminder_error = fields.Char(
-        "Abandoned Cart E-mail Error", copy=False, readonly=True,
+        "Abandoned Cart E-mail Error",
+        copy=False,
+        readonly=True,
         help="Why this cart's abandoned cart e-mail could not be built (its "
         "address or the template): it gets no more abandoned cart e-mails.",
     )
 
     # --- What the reminders brought back (website.cart.recovery.event) ---------
     cart_resume_click_count = fields.Integer(
-        "Resume Clicks", default=0, copy=False, readonly=True,
+        "Resume Clicks",
+        default=0,
+        copy=False,
+        readonly=True,
         help="Clicks on the Resume your order link of this cart's abandoned cart "
         "e-mails, at most one an hour.",
     )
     cart_resume_click_last = fields.Datetime(
-        "Last Resume Click", copy=False, readonly=True,
+        "Last Resume Click",
+        copy=False,
+        readonly=True,
         help="The last click on the Resume your order link that was counted.",
     )
     cart_recovery_step = fields.Integer(
-        "Recovered by E-mail", copy=False, readonly=True,
+        "Recovered by E-mail",
+        copy=False,
+        readonly=True,
         help="This order was confirmed within the website's recovery window after "
         "an abandoned cart e-mail: the number of the last e-mail the cart had "
         "received (1: the first e-mail, 2: the first follow-up reminder, ...).",
     )
     cart_recovered_date = fields.Datetime(
-        "Recovered on", copy=False, readonly=True,
+        "Recovered on",
+        copy=False,
+        readonly=True,
         help="When this order, brought back by an abandoned cart e-mail, was confirmed.",
     )
     cart_recovered_cart_id = fields.Many2one(
-        "sale.order", "Recovered Cart", copy=False, readonly=True,
+        "sale.order",
+        "Recovered Cart",
+        copy=False,
+        readonly=True,
         help="The e-mailed cart this order recovers: the order itself, or an "
         "earlier cart of the same customer when they came back without the link.",
     )
 
     # --- Refunds from the order ------------------------------------------------
     refund_ledger_ids = fields.One2many(
-        "sale.order.refund.line", "order_id", readonly=True, copy=False,
+        "sale.order.refund.line",
+        "order_id",
+        readonly=True,
+        copy=False,
         help="What the refunds of this order gave back, per line: the one record every "
         "refund door reads.",
     )
     refund_transaction_ids = fields.Many2many(
-        "payment.transaction", string="Refunds", compute="_compute_refund_state",
+        "payment.transaction",
+        string="Refunds",
+        compute="_compute_refund_state",
     )
     online_refundable_amount = fields.Monetary(
-        "Left to Refund", compute="_compute_refund_state", currency_field="currency_id",
+        "Left to Refund",
+        compute="_compute_refund_state",
+        currency_field="currency_id",
         help="Paid online and neither refunded nor being refunded.",
     )
     can_refund_online = fields.Boolean(compute="_compute_refund_state")
@@ -185,17 +212,22 @@ class SaleOrder(models.Model):
             ]
             for website in self.env["website"].sudo().search([])
         ]
-        domain = expression.AND([
-            [("state", "=", "draft"), ("order_line", "!=", False)],
-            expression.OR(per_website or [expression.FALSE_DOMAIN]),
-        ])
+        domain = expression.AND(
+            [
+                [("state", "=", "draft"), ("order_line", "!=", False)],
+                expression.OR(per_website or [expression.FALSE_DOMAIN]),
+            ]
+        )
         positive = (operator not in expression.NEGATIVE_TERM_OPERATORS) == bool(value)
         if positive:
             return domain
         return ["!"] + expression.normalize_domain(domain)
 
     @api.depends(
-        "state", "amount_total", "transaction_ids.state", "transaction_ids.amount",
+        "state",
+        "amount_total",
+        "transaction_ids.state",
+        "transaction_ids.amount",
         "transaction_ids.refund_transaction_ids.state",
         "transaction_ids.refund_transaction_ids.amount",
     )
@@ -288,7 +320,8 @@ class SaleOrder(models.Model):
         if skipped:
             messages.append(
                 _(
-                    "Skipped, as they are no longer quotations (already confirmed or cancelled): %s.",
+                    "Skipped, as they are no longer quotations (already confirmed or "
+                    "cancelled): %s.",
                     ", ".join(skipped.mapped("name")),
                 )
             )
@@ -366,9 +399,7 @@ class SaleOrder(models.Model):
             raise UserError(_("%s is cancelled: there is nothing to refund.", self.name))
         payments = self._get_online_payments()
         if not payments:
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", self.name)
-            )
+            raise UserError(_("%s was not paid online: there is no payment to refund.", self.name))
         # Every payment counts in the order's shares, the ones not refunded too.
         payments._check_capture_seal()
         return payments
@@ -402,7 +433,11 @@ class SaleOrder(models.Model):
         )
         answers = order.env["payment.transaction"]._process_refunds(refund_ids)
         notification = order._refund_notification(answers)
-        if restock and answers and all(answer["state"] in ("pending", "done") for answer in answers):
+        if (
+            restock
+            and answers
+            and all(answer["state"] in ("pending", "done") for answer in answers)
+        ):
             # The refunds were committed by transactions younger than this
             # request's: only a transaction of its own sees them.
             names = run_in_own_transaction(order, "_restock_refunds", refund_ids)
@@ -459,7 +494,8 @@ class SaleOrder(models.Model):
             refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
             refunded = refunded_qties.get(line.id, 0.0)
             returnable = (
-                0.0 if refusal
+                0.0
+                if refusal
                 else min(
                     line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0)),
                     line.product_uom_qty - refunded - requested.get(line.id, 0.0),
@@ -471,10 +507,15 @@ class SaleOrder(models.Model):
             if not refusal and not returnable:
                 if since and line._get_return_delivered_qty(since=since) <= 0:
                     refusal = _("The return period has ended.")
-                elif float_compare(refunded, 0.0, precision_rounding=rounding) > 0 and float_compare(
-                    refunded + requested.get(line.id, 0.0), line.product_uom_qty,
-                    precision_rounding=rounding,
-                ) >= 0:
+                elif (
+                    float_compare(refunded, 0.0, precision_rounding=rounding) > 0
+                    and float_compare(
+                        refunded + requested.get(line.id, 0.0),
+                        line.product_uom_qty,
+                        precision_rounding=rounding,
+                    )
+                    >= 0
+                ):
                     refusal = _("Already refunded.")
                 else:
                     refusal = _("Everything delivered is already returned or requested.")
@@ -516,9 +557,13 @@ class SaleOrder(models.Model):
         Wizard = self.env["stock.return.picking"]
         for picking in self._get_return_delivery_pickings():
             # The return belongs to the delivery's company, whichever one the user works in.
-            wizard = Wizard.with_company(picking.company_id).with_context(
-                active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
-            ).create({"picking_id": picking.id})
+            wizard = (
+                Wizard.with_company(picking.company_id)
+                .with_context(
+                    active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
+                )
+                .create({"picking_id": picking.id})
+            )
             wizard._onchange_picking_id()
             has_quantity = False
             for wizard_line in wizard.product_return_moves:
@@ -557,8 +602,11 @@ class SaleOrder(models.Model):
             _logger.exception("Order %s: the return transfer of a refund failed", self.id)
             self.message_post(
                 body=plaintext2html(
-                    _("The products refunded could not be returned to stock (%s): "
-                      "create the return transfer from the delivery.", error)
+                    _(
+                        "The products refunded could not be returned to stock (%s): "
+                        "create the return transfer from the delivery.",
+                        error,
+                    )
                 ),
                 subtype_xmlid="mail.mt_note",
             )
@@ -592,11 +640,13 @@ class SaleOrder(models.Model):
         """
         now = fields.Datetime.now()
         carts = self.filtered(
-            lambda order: order.website_id
-            and order.state == "draft"
-            and not (
-                order.cart_last_activity
-                and now - CART_ACTIVITY_RESOLUTION <= order.cart_last_activity <= now
+            lambda order: (
+                order.website_id
+                and order.state == "draft"
+                and not (
+                    order.cart_last_activity
+                    and now - CART_ACTIVITY_RESOLUTION <= order.cart_last_activity <= now
+                )
             )
         )
         if carts:
@@ -618,7 +668,10 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         # revive=squash: the customer gets this cart back even if the browser holds another one.
-        return "%s/shop/cart?access_token=%s&revive=squash" % (self.get_base_url(), self.access_token)
+        return "%s/shop/cart?access_token=%s&revive=squash" % (
+            self.get_base_url(),
+            self.access_token,
+        )
 
     @api.model
     def _register_cart_resume_click(self, access_token):
@@ -638,8 +691,12 @@ class SaleOrder(models.Model):
     def get_cart_prices_tax_included(self):
         """Whether the shop shows its customers prices with taxes (the Accounting
         setting behind website_sale's cart), for e-mails that have no web user."""
-        return self.env["ir.config_parameter"].sudo().get_param(
-            "account.show_line_subtotals_tax_selection", "tax_excluded") == "tax_included"
+        return (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("account.show_line_subtotals_tax_selection", "tax_excluded")
+            == "tax_included"
+        )
 
     # ------------------------------------------------------------------
     # Business methods: refunds
@@ -697,21 +754,23 @@ class SaleOrder(models.Model):
                     raise UserError(_("The amount to refund must be positive."))
                 # An amount is money given back, not lines: no credit note.
                 self._check_refund_allocation(payments, amount)
-                refund_ids = self._reserve_refunds(
-                    payments, amount, self.env["account.move"]
-                ).ids
+                refund_ids = self._reserve_refunds(payments, amount, self.env["account.move"]).ids
             else:
                 line_quantities = {
                     self.env["sale.order.line"].browse(line_id): qty
-                    for line_id, qty in line_qty_by_id.items() if qty
+                    for line_id, qty in line_qty_by_id.items()
+                    if qty
                 }
                 self._check_refund_left_quantities(line_quantities)
                 refund_ids = self._reserve_refund_lines(line_quantities).ids
         refunds = self.env["payment.transaction"].browse(refund_ids)
         self.message_post(
             body=plaintext2html(
-                _("Refund %(refs)s, reason (internal, not sent to the customer): %(reason)s",
-                  refs=", ".join(refunds.mapped("reference")), reason=reason)
+                _(
+                    "Refund %(refs)s, reason (internal, not sent to the customer): %(reason)s",
+                    refs=", ".join(refunds.mapped("reference")),
+                    reason=reason,
+                )
             ),
             subtype_xmlid="mail.mt_note",
         )
@@ -721,9 +780,12 @@ class SaleOrder(models.Model):
         failed = self._get_failed_refunds()
         if failed:
             raise UserError(
-                _("A refund of %(order)s failed before (%(refs)s). Reload the order and "
-                  "use Retry Refund: it sends that same refund again instead of a new one.",
-                  order=self.name, refs=", ".join(failed.mapped("reference")))
+                _(
+                    "A refund of %(order)s failed before (%(refs)s). Reload the order and "
+                    "use Retry Refund: it sends that same refund again instead of a new one.",
+                    order=self.name,
+                    refs=", ".join(failed.mapped("reference")),
+                )
             )
 
     def _get_refunded_line_quantities(self):
@@ -746,13 +808,20 @@ class SaleOrder(models.Model):
     def _check_refund_left_quantities(self, line_quantities):
         left = self._get_refund_left_quantities()
         for line, qty in line_quantities.items():
-            if float_compare(
-                qty, left.get(line, 0.0), precision_rounding=line.product_uom.rounding
-            ) > 0:
+            if (
+                float_compare(
+                    qty, left.get(line, 0.0), precision_rounding=line.product_uom.rounding
+                )
+                > 0
+            ):
                 raise UserError(
-                    _("Cannot refund %(qty)s of %(product)s: only %(left)s of it is left "
-                      "to refund.", qty=qty, product=line.product_id.display_name,
-                      left=left.get(line, 0.0))
+                    _(
+                        "Cannot refund %(qty)s of %(product)s: only %(left)s of it is left "
+                        "to refund.",
+                        qty=qty,
+                        product=line.product_id.display_name,
+                        left=left.get(line, 0.0),
+                    )
                 )
 
     def _get_failed_refunds(self):
@@ -787,18 +856,19 @@ class SaleOrder(models.Model):
         ``return_request``: the request they pay back, recorded in the ledger."""
         self.ensure_one()
         order = self.sudo()
-        line_quantities = {
-            line.sudo(): qty for line, qty in line_quantities.items() if qty
-        }
+        line_quantities = {line.sudo(): qty for line, qty in line_quantities.items() if qty}
         for line, qty in line_quantities.items():
             if line.order_id != order or line.display_type:
                 raise UserError(_("%s is not a product line of this order.", line.name))
             rounding = line.product_uom.rounding
             if qty < 0 or float_compare(qty, line.product_uom_qty, precision_rounding=rounding) > 0:
                 raise UserError(
-                    _("Cannot refund %(qty)s of %(product)s: the order has %(ordered)s.",
-                      qty=qty, product=line.product_id.display_name,
-                      ordered=line.product_uom_qty)
+                    _(
+                        "Cannot refund %(qty)s of %(product)s: the order has %(ordered)s.",
+                        qty=qty,
+                        product=line.product_id.display_name,
+                        ordered=line.product_uom_qty,
+                    )
                 )
         if not line_quantities:
             raise UserError(_("Choose at least one line to refund."))
@@ -806,17 +876,17 @@ class SaleOrder(models.Model):
         order._check_refund_left_quantities(line_quantities)
         payments = order._get_online_payments()
         if order.state == "cancel" or not payments:
-            raise UserError(
-                _("%s was not paid online: there is no payment to refund.", order.name)
-            )
+            raise UserError(_("%s was not paid online: there is no payment to refund.", order.name))
         payments._lock_for_refund()
         payments._check_capture_seal()
         for acquirer in payments.acquirer_id:
             if acquirer.support_refund != "partial":
                 raise UserError(
-                    _("%(acquirer)s cannot refund part of a payment. %(how)s",
-                      acquirer=acquirer.name,
-                      how=acquirer._get_refund_unsupported_message())
+                    _(
+                        "%(acquirer)s cannot refund part of a payment. %(how)s",
+                        acquirer=acquirer.name,
+                        how=acquirer._get_refund_unsupported_message(),
+                    )
                 )
         # Order-level discounts (coupons, global discount lines) are shared out.
         line_quantities = order._add_refund_discount_lines(line_quantities)
@@ -837,9 +907,11 @@ class SaleOrder(models.Model):
     def _get_online_payments(self):
         """Captured online payments of the order (refunds excluded), oldest first."""
         self.ensure_one()
-        return self.sudo().transaction_ids.filtered(
-            lambda tx: tx.state == "done" and not tx.is_refund
-        ).sorted("id")
+        return (
+            self.sudo()
+            .transaction_ids.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
+            .sorted("id")
+        )
 
     def _get_posted_invoices(self):
         return self.invoice_ids.filtered(
@@ -889,8 +961,11 @@ class SaleOrder(models.Model):
         """What ``quantity`` of ``line`` cost the customer, taxes included."""
         price = line.price_unit * (1 - (line.discount or 0.0) / 100.0)
         taxes = line.tax_id.compute_all(
-            price, line.order_id.currency_id, quantity,
-            product=line.product_id, partner=line.order_id.partner_shipping_id,
+            price,
+            line.order_id.currency_id,
+            quantity,
+            product=line.product_id,
+            partner=line.order_id.partner_shipping_id,
         )
         return taxes["total_included"]
 
@@ -905,9 +980,13 @@ class SaleOrder(models.Model):
                 left -= part
         if self.currency_id.compare_amounts(left, 0.0) > 0:
             raise UserError(
-                _("Cannot refund %(amount)s on %(order)s: only %(left)s paid online is left "
-                  "to refund.", amount=self.currency_id.round(amount), order=self.name,
-                  left=self._get_online_refundable_amount(payments))
+                _(
+                    "Cannot refund %(amount)s on %(order)s: only %(left)s paid online is left "
+                    "to refund.",
+                    amount=self.currency_id.round(amount),
+                    order=self.name,
+                    left=self._get_online_refundable_amount(payments),
+                )
             )
         return allocation
 
@@ -916,8 +995,9 @@ class SaleOrder(models.Model):
         for payment, part in self._allocate_refund(payments, amount):
             payment._check_refundable(part, self)
 
-    def _reserve_refunds(self, payments, amount, credit_notes, line_quantities=None,
-                         return_request=None):
+    def _reserve_refunds(
+        self, payments, amount, credit_notes, line_quantities=None, return_request=None
+    ):
         """One refund per payment share. The first writes the refund ledger of
         them all (``line_quantities``, {sale.order.line: quantity}, with their
         amounts, or else the amount alone), so that it counts once."""
@@ -942,13 +1022,16 @@ class SaleOrder(models.Model):
         )
         if not credited:
             today = fields.Date.context_today(self)
-            return invoices._reverse_moves([
-                {"ref": _("Refund of %s", invoice.name), "invoice_date": today, "date": today}
-                for invoice in invoices
-            ])
+            return invoices._reverse_moves(
+                [
+                    {"ref": _("Refund of %s", invoice.name), "invoice_date": today, "date": today}
+                    for invoice in invoices
+                ]
+            )
         # Part of it was credited already (a return): credit the rest by line.
         quantities = {
-            line: line.qty_invoiced for line in self.order_line
+            line: line.qty_invoiced
+            for line in self.order_line
             if not line.display_type and line.qty_invoiced > 0
         }
         if not quantities:
@@ -962,18 +1045,20 @@ class SaleOrder(models.Model):
 
     def _prepare_refund_credit_note_vals(self, line_quantities, description=None):
         vals = self._prepare_invoice()
-        vals.update({
-            "move_type": "out_refund",
-            "ref": description or _("Refund of %s", self.name),
-            "invoice_date": fields.Date.context_today(self),
-            # Linked to the original payments, posting would try to reconcile
-            # them with the credit note: the refund payment is its match.
-            "transaction_ids": [(5, 0, 0)],
-            "invoice_line_ids": [
-                (0, 0, line._prepare_invoice_line(quantity=qty))
-                for line, qty in line_quantities.items()
-            ],
-        })
+        vals.update(
+            {
+                "move_type": "out_refund",
+                "ref": description or _("Refund of %s", self.name),
+                "invoice_date": fields.Date.context_today(self),
+                # Linked to the original payments, posting would try to reconcile
+                # them with the credit note: the refund payment is its match.
+                "transaction_ids": [(5, 0, 0)],
+                "invoice_line_ids": [
+                    (0, 0, line._prepare_invoice_line(quantity=qty))
+                    for line, qty in line_quantities.items()
+                ],
+            }
+        )
         return vals
 
     def _refund_notification(self, answers):
@@ -1017,7 +1102,7 @@ class SaleOrder(models.Model):
             order.with_context(
                 refund_amount=-refund.amount, refund_pending=refund.state == "pending"
             ).message_post_with_template(
-                template.id, composition_mode="comment",
+                template.id,
+                composition_mode="comment",
                 email_layout_xmlid="mail.mail_notification_light",
             )
-

@@ -30,16 +30,12 @@ class SaleOrderLine(models.Model):
     def _get_return_moves(self):
         """Delivery moves (to the customer) and return moves (from them)."""
         self.ensure_one()
-        moves = self.move_ids.filtered(
-            lambda m: m.product_id == self.product_id and not m.scrapped
-        )
+        moves = self.move_ids.filtered(lambda m: m.product_id == self.product_id and not m.scrapped)
         deliveries = moves.filtered(
-            lambda m: m.location_dest_id.usage == "customer"
-            and m.location_id.usage != "customer"
+            lambda m: m.location_dest_id.usage == "customer" and m.location_id.usage != "customer"
         )
         returns = moves.filtered(
-            lambda m: m.location_id.usage == "customer"
-            and m.location_dest_id.usage != "customer"
+            lambda m: m.location_id.usage == "customer" and m.location_dest_id.usage != "customer"
         )
         return deliveries, returns
 
@@ -49,8 +45,7 @@ class SaleOrderLine(models.Model):
             lambda m: m.state == "done" and (not since or m.date >= since)
         )
         return sum(
-            m.product_uom._compute_quantity(m.product_uom_qty, self.product_uom)
-            for m in deliveries
+            m.product_uom._compute_quantity(m.product_uom_qty, self.product_uom) for m in deliveries
         )
 
     def _get_return_returned_qty(self):
@@ -74,10 +69,14 @@ class SaleOrderLine(models.Model):
         lines in one query (the return form and the order page show them all)."""
         if not self.ids:
             return {}
-        groups = self.env["sale.return.request.line"].sudo().read_group(
-            [("sale_line_id", "in", self.ids), ("request_id.state", "=", "requested")],
-            ["sale_line_id", "quantity:sum"],
-            ["sale_line_id"],
+        groups = (
+            self.env["sale.return.request.line"]
+            .sudo()
+            .read_group(
+                [("sale_line_id", "in", self.ids), ("request_id.state", "=", "requested")],
+                ["sale_line_id", "quantity:sum"],
+                ["sale_line_id"],
+            )
         )
         return {group["sale_line_id"][0]: group["quantity"] for group in groups}
 
@@ -92,11 +91,7 @@ class SaleOrderLine(models.Model):
         self.ensure_one()
         if requested is None:
             requested = self._get_return_requested_qty()
-        qty = (
-            self._get_return_delivered_qty()
-            - self._get_return_returned_qty()
-            - requested
-        )
+        qty = self._get_return_delivered_qty() - self._get_return_returned_qty() - requested
         if since:
             qty = min(qty, self._get_return_delivered_qty(since=since))
         if float_compare(qty, 0.0, precision_rounding=self.product_uom.rounding) <= 0:

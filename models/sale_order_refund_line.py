@@ -9,6 +9,7 @@ so that no unit and no cent goes back twice: a line of a refund that holds
 money (draft, pending, done, or failed until retried or cancelled) counts, a
 cancelled refund's lines do not.
 """
+
 from flectra import _, api, fields, models
 from flectra.exceptions import AccessError
 
@@ -28,28 +29,44 @@ class SaleOrderRefundLine(models.Model):
     _order = "id"
 
     refund_id = fields.Many2one(
-        "payment.transaction", required=True, readonly=True, index=True,
+        "payment.transaction",
+        required=True,
+        readonly=True,
+        index=True,
         ondelete="cascade",
     )
     order_id = fields.Many2one(
-        "sale.order", required=True, readonly=True, index=True, ondelete="cascade",
+        "sale.order",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
     )
     sale_line_id = fields.Many2one(
-        "sale.order.line", "Order Line", readonly=True, index=True, ondelete="set null",
+        "sale.order.line",
+        "Order Line",
+        readonly=True,
+        index=True,
+        ondelete="set null",
         help="Empty for an amount given back without products.",
     )
     return_request_id = fields.Many2one(
-        "sale.return.request", readonly=True, index=True, ondelete="set null",
+        "sale.return.request",
+        readonly=True,
+        index=True,
+        ondelete="set null",
         help="The return request this refund paid back, if any.",
     )
     kind = fields.Selection(LEDGER_KINDS, required=True, readonly=True)
     quantity = fields.Float(
-        readonly=True, digits="Product Unit of Measure",
+        readonly=True,
+        digits="Product Unit of Measure",
         help="In the order line's unit.",
     )
     currency_id = fields.Many2one(related="order_id.currency_id")
     amount = fields.Monetary(
-        readonly=True, currency_field="currency_id",
+        readonly=True,
+        currency_field="currency_id",
         help="What this line gave back, taxes included.",
     )
     refund_state = fields.Selection(related="refund_id.state", string="Refund Status")
@@ -97,10 +114,14 @@ class SaleOrderRefundLine(models.Model):
         its own."""
         request_id = return_request.id if return_request else False
         if not line_quantities:
-            return [{
-                "order_id": order.id, "kind": "amount", "amount": amount or 0.0,
-                "return_request_id": request_id,
-            }]
+            return [
+                {
+                    "order_id": order.id,
+                    "kind": "amount",
+                    "amount": amount or 0.0,
+                    "return_request_id": request_id,
+                }
+            ]
         return [
             {
                 "order_id": order.id,
@@ -110,7 +131,8 @@ class SaleOrderRefundLine(models.Model):
                 "amount": order.currency_id.round(order._get_refund_line_amount(line, qty)),
                 "return_request_id": request_id,
             }
-            for line, qty in line_quantities.items() if qty
+            for line, qty in line_quantities.items()
+            if qty
         ]
 
     @api.model

@@ -18,9 +18,7 @@ class SaleReturnReason(models.Model):
 
     @api.model
     def _get_website_domain(self, website):
-        return expression.OR(
-            [[("website_id", "=", False)], [("website_id", "=", website.id)]]
-        )
+        return expression.OR([[("website_id", "=", False)], [("website_id", "=", website.id)]])
 
     @api.model
     def _get_for_website(self, website):

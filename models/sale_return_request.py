@@ -42,9 +42,7 @@ class SaleReturnRequest(models.Model):
     # Requests a single order may receive per hour, against scripted floods.
     _MAX_REQUESTS_PER_HOUR = 5
 
-    name = fields.Char(
-        string="Reference", required=True, readonly=True, copy=False, default="/"
-    )
+    name = fields.Char(string="Reference", required=True, readonly=True, copy=False, default="/")
     order_id = fields.Many2one(
         "sale.order", required=True, readonly=True, index=True, ondelete="restrict"
     )
@@ -58,19 +56,28 @@ class SaleReturnRequest(models.Model):
     website_id = fields.Many2one(related="order_id.website_id", store=True)
     currency_id = fields.Many2one(related="order_id.currency_id")
     user_id = fields.Many2one(
-        "res.users", string="Responsible", tracking=True,
+        "res.users",
+        string="Responsible",
+        tracking=True,
         default=lambda self: self.env["res.users"],
     )
     state = fields.Selection(
-        STATES, default="requested", required=True, readonly=True, copy=False,
-        tracking=True, index=True,
+        STATES,
+        default="requested",
+        required=True,
+        readonly=True,
+        copy=False,
+        tracking=True,
+        index=True,
     )
     line_ids = fields.One2many(
         "sale.return.request.line", "request_id", string="Products", readonly=True
     )
     # Each line has its own reason: this is their summary, for lists and searches.
     reason_ids = fields.Many2many(
-        "sale.return.reason", string="Reasons", compute="_compute_reason_ids",
+        "sale.return.reason",
+        string="Reasons",
+        compute="_compute_reason_ids",
         search="_search_reason_ids",
     )
     comment = fields.Text(string="Customer Comment", readonly=True)
@@ -85,14 +92,20 @@ class SaleReturnRequest(models.Model):
     picking_count = fields.Integer(compute="_compute_picking_count")
     is_partially_received = fields.Boolean(compute="_compute_is_partially_received")
     refund_amount = fields.Monetary(
-        compute="_compute_refund_amount", currency_field="currency_id",
+        compute="_compute_refund_amount",
+        currency_field="currency_id",
         help="Amount of the received products, taxes included.",
     )
     refund_transaction_ids = fields.Many2many(
-        "payment.transaction", string="Refund Transactions", readonly=True, copy=False,
+        "payment.transaction",
+        string="Refund Transactions",
+        readonly=True,
+        copy=False,
     )
     refund_ledger_ids = fields.One2many(
-        "sale.order.refund.line", "return_request_id", readonly=True,
+        "sale.order.refund.line",
+        "return_request_id",
+        readonly=True,
     )
     has_failed_refund = fields.Boolean(
         compute="_compute_has_failed_refund",
@@ -160,9 +173,7 @@ class SaleReturnRequest(models.Model):
             )
         for vals in vals_list:
             if vals.get("name", "/") == "/":
-                vals["name"] = (
-                    self.env["ir.sequence"].next_by_code("sale.return.request") or "/"
-                )
+                vals["name"] = self.env["ir.sequence"].next_by_code("sale.return.request") or "/"
         return super().create(vals_list)
 
     def write(self, vals):
@@ -262,9 +273,12 @@ class SaleReturnRequest(models.Model):
         if failed:
             if not self.env.context.get("refund_retry"):
                 raise UserError(
-                    _("The refund of %(name)s failed before (%(refs)s). Reload the page and "
-                      "use Retry Refund: it sends that same refund again instead of a new one.",
-                      name=self.name, refs=", ".join(failed.mapped("reference")))
+                    _(
+                        "The refund of %(name)s failed before (%(refs)s). Reload the page and "
+                        "use Retry Refund: it sends that same refund again instead of a new one.",
+                        name=self.name,
+                        refs=", ".join(failed.mapped("reference")),
+                    )
                 )
             return failed._reserve_retry()
         to_refund = self._get_refund_line_quantities()
@@ -286,18 +300,26 @@ class SaleReturnRequest(models.Model):
         accepted = self.refund_transaction_ids.filtered(lambda r: r.state in ("pending", "done"))
         if accepted:
             self._set_state("refunded")
-            self.message_post(body=_(
-                "Refunded by %s: nothing was sent again.", ", ".join(accepted.mapped("reference"))
-            ))
+            self.message_post(
+                body=_(
+                    "Refunded by %s: nothing was sent again.",
+                    ", ".join(accepted.mapped("reference")),
+                )
+            )
             return []
-        others = self.order_id.refund_ledger_ids._filter_holding().filtered(
-            lambda ledger: ledger.sale_line_id in self.line_ids.sale_line_id
-        ).refund_id
+        others = (
+            self.order_id.refund_ledger_ids._filter_holding()
+            .filtered(lambda ledger: ledger.sale_line_id in self.line_ids.sale_line_id)
+            .refund_id
+        )
         raise UserError(
-            _("Nothing of %(name)s is left to refund: the order's refunds %(refs)s already "
-              "gave these products back. Cancel the request if the products stay with "
-              "the customer.",
-              name=self.name, refs=", ".join(others.mapped("reference")) or "-")
+            _(
+                "Nothing of %(name)s is left to refund: the order's refunds %(refs)s already "
+                "gave these products back. Cancel the request if the products stay with "
+                "the customer.",
+                name=self.name,
+                refs=", ".join(others.mapped("reference")) or "-",
+            )
         )
 
     def _on_refund_accepted(self):
@@ -441,7 +463,9 @@ class SaleReturnRequest(models.Model):
     @api.model
     def _get_max_requests_per_hour(self):
         return int(
-            self.env["ir.config_parameter"].sudo().get_param(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(
                 "website_sale_order_handling.return_max_requests_per_hour",
                 self._MAX_REQUESTS_PER_HOUR,
             )
@@ -463,9 +487,7 @@ class SaleReturnRequest(models.Model):
                 raise_exception=True,
             )
         except Exception as error:  # phonenumbers raises its own exception types too
-            raise ValidationError(
-                _("The phone number %s is not valid.", phone)
-            ) from error
+            raise ValidationError(_("The phone number %s is not valid.", phone)) from error
 
     @api.model
     def _prepare_from_portal_vals(self, order, lines, comment, phone, token):
@@ -497,14 +519,19 @@ class SaleReturnRequest(models.Model):
         lines_vals = []
         for line_id, values in lines.items():
             # Notes and sections are lines too, but nothing that can be returned.
-            line = order.order_line.filtered(lambda ln, lid=line_id: ln.id == lid and not ln.display_type)
+            line = order.order_line.filtered(
+                lambda ln, lid=line_id: ln.id == lid and not ln.display_type
+            )
             if not line:
                 raise ValidationError(_("A product of this form does not belong to the order."))
             product = line.product_id.display_name
             qty = values.get("quantity")
             if (
-                isinstance(qty, bool) or not isinstance(qty, (int, float))
-                or math.isnan(qty) or math.isinf(qty) or qty < 0
+                isinstance(qty, bool)
+                or not isinstance(qty, (int, float))
+                or math.isnan(qty)
+                or math.isinf(qty)
+                or qty < 0
             ):
                 raise ValidationError(_("%s: the quantity must be a positive number.", product))
             if float_is_zero(qty, precision_rounding=line.product_uom.rounding):
@@ -528,10 +555,17 @@ class SaleReturnRequest(models.Model):
                         qty="%g" % returnable,
                     )
                 )
-            lines_vals.append((0, 0, dict(
-                self._prepare_line_reason_vals(product, values, reasons),
-                sale_line_id=line.id, quantity=qty,
-            )))
+            lines_vals.append(
+                (
+                    0,
+                    0,
+                    dict(
+                        self._prepare_line_reason_vals(product, values, reasons),
+                        sale_line_id=line.id,
+                        quantity=qty,
+                    ),
+                )
+            )
         if not lines_vals:
             raise ValidationError(_("Please enter the quantity of at least one product to return."))
         recent = self.search_count(
@@ -542,8 +576,10 @@ class SaleReturnRequest(models.Model):
         )
         if recent >= self._get_max_requests_per_hour():
             raise UserError(
-                _("Too many return requests for this order in the last hour: "
-                  "please try again later or contact us.")
+                _(
+                    "Too many return requests for this order in the last hour: "
+                    "please try again later or contact us."
+                )
             )
         return {
             "order_id": order.id,
@@ -576,8 +612,11 @@ class SaleReturnRequest(models.Model):
         note = note.strip()
         if len(note) > self._NOTE_MAX_LENGTH:
             raise ValidationError(
-                _("%(product)s: the note is too long: %(max)s characters at most.",
-                  product=product, max=self._NOTE_MAX_LENGTH)
+                _(
+                    "%(product)s: the note is too long: %(max)s characters at most.",
+                    product=product,
+                    max=self._NOTE_MAX_LENGTH,
+                )
             )
         return {"reason_id": reason.id, "note": note or False}
 
@@ -595,7 +634,8 @@ class SaleReturnRequest(models.Model):
         """
         # A serialization failure here is expected and retried: not worth an error log.
         self.env.cr.execute(
-            "UPDATE sale_order SET write_date = write_date WHERE id = %s", [order.id],
+            "UPDATE sale_order SET write_date = write_date WHERE id = %s",
+            [order.id],
             log_exceptions=False,
         )
 
@@ -620,9 +660,11 @@ class SaleReturnRequest(models.Model):
         try:
             # A concurrent twin of this submission hits the unique token constraint.
             with self.env.cr.savepoint():
-                request = self.sudo().with_context(
-                    return_request_from_portal=True, mail_create_nosubscribe=True
-                ).create(vals)
+                request = (
+                    self.sudo()
+                    .with_context(return_request_from_portal=True, mail_create_nosubscribe=True)
+                    .create(vals)
+                )
                 request.flush()
         except psycopg2.IntegrityError as error:
             raise UserError(_("This return form was already submitted.")) from error
@@ -645,21 +687,24 @@ class SaleReturnRequestLine(models.Model):
     product_uom = fields.Many2one(related="sale_line_id.product_uom", string="Unit")
     company_id = fields.Many2one(related="request_id.company_id", store=True)
     currency_id = fields.Many2one(related="request_id.currency_id")
-    quantity = fields.Float(
-        string="Requested", digits="Product Unit of Measure", required=True
-    )
+    quantity = fields.Float(string="Requested", digits="Product Unit of Measure", required=True)
     # Every line has a quantity (see quantity_positive): every line has a reason.
     reason_id = fields.Many2one(
         "sale.return.reason", required=True, index=True, ondelete="restrict"
     )
     note = fields.Char(help="The customer's note on this product.")
     quantity_received = fields.Float(
-        string="Received", digits="Product Unit of Measure",
+        string="Received",
+        digits="Product Unit of Measure",
         compute="_compute_quantity_received",
     )
     quantity_refunded = fields.Float(
-        string="Refunded", digits="Product Unit of Measure", readonly=True, copy=False,
-        compute="_compute_quantity_refunded", store=True,
+        string="Refunded",
+        digits="Product Unit of Measure",
+        readonly=True,
+        copy=False,
+        compute="_compute_quantity_refunded",
+        store=True,
         help="What this request's refunds gave back of this line, as the refund ledger "
         "says (a cancelled refund gives nothing).",
     )
@@ -678,12 +723,12 @@ class SaleReturnRequestLine(models.Model):
                 lambda m, sl=line.sale_line_id: m.state == "done" and m.sale_line_id == sl
             )
             line.quantity_received = sum(
-                m.product_uom._compute_quantity(m.quantity_done, line.product_uom)
-                for m in moves
+                m.product_uom._compute_quantity(m.quantity_done, line.product_uom) for m in moves
             )
 
     @api.depends(
-        "request_id.refund_ledger_ids.quantity", "request_id.refund_ledger_ids.refund_id.state",
+        "request_id.refund_ledger_ids.quantity",
+        "request_id.refund_ledger_ids.refund_id.state",
     )
     def _compute_quantity_refunded(self):
         for line in self:

@@ -10,9 +10,7 @@ class StockPicking(models.Model):
         help="Technical: the customer was told this delivery is done, so a "
         "second validation never tells them twice.",
     )
-    return_request_id = fields.Many2one(
-        "sale.return.request", index=True, readonly=True
-    )
+    return_request_id = fields.Many2one("sale.return.request", index=True, readonly=True)
 
     def _action_done(self):
         res = super()._action_done()
@@ -80,6 +78,4 @@ class StockPicking(models.Model):
         # The template addresses the delivery contact; the customer gets it instead.
         values["partner_ids"] = [(6, 0, recipient.ids)]
         composer.write(values)
-        composer.with_context(
-            custom_layout="mail.mail_notification_light"
-        ).send_mail()
+        composer.with_context(custom_layout="mail.mail_notification_light").send_mail()

@@ -41,8 +41,7 @@ class Website(models.Model):
     return_window_days = fields.Integer(
         string="Return Window (days)",
         default=30,
-        help="Days after the delivery during which products can be returned; "
-        "0 means no limit.",
+        help="Days after the delivery during which products can be returned; 0 means no limit.",
     )
 
     # --- Abandoned-cart e-mails ------------------------------------------------
@@ -52,14 +51,17 @@ class Website(models.Model):
         "cart has been abandoned for the delay, then the follow-up reminders.",
     )
     abandoned_cart_email_start = fields.Datetime(
-        "Abandoned Cart E-mails Since", readonly=True, copy=False,
+        "Abandoned Cart E-mails Since",
+        readonly=True,
+        copy=False,
         help="When automatic abandoned cart e-mails were switched on: carts left "
         "before that are never e-mailed.",
     )
     # The automatic first e-mail has its own template: website_sale's
     # cart_recovery_mail_template_id stays the one a salesperson sends by hand.
     cart_reminder_mail_template_id = fields.Many2one(
-        "mail.template", "Abandoned Cart E-mail Template",
+        "mail.template",
+        "Abandoned Cart E-mail Template",
         domain="[('model', '=', 'sale.order')]",
         default=lambda self: self._default_cart_reminder_template(),
         help="The first automatic e-mail of an abandoned cart. The follow-up "
@@ -67,13 +69,18 @@ class Website(models.Model):
         "from the order keeps the website's Cart Recovery Email.",
     )
     cart_reminder_ids = fields.One2many(
-        "website.cart.reminder", "website_id", string="Follow-up Reminders",
+        "website.cart.reminder",
+        "website_id",
+        string="Follow-up Reminders",
     )
     cart_followup_count = fields.Integer(
-        "Follow-up Reminder Count", compute="_compute_cart_followup_count",
+        "Follow-up Reminder Count",
+        compute="_compute_cart_followup_count",
     )
     cart_recovery_window_days = fields.Integer(
-        "Recovery Window (days)", default=7, required=True,
+        "Recovery Window (days)",
+        default=7,
+        required=True,
         help="An order confirmed this many days or less after an abandoned cart "
         "e-mail counts as recovered by it.",
     )
@@ -91,12 +98,16 @@ class Website(models.Model):
     @api.constrains("cart_recovery_window_days")
     def _check_cart_recovery_window_days(self):
         if any(website.cart_recovery_window_days < 1 for website in self):
-            raise ValidationError(_("The recovery window of abandoned carts must be at least one day."))
+            raise ValidationError(
+                _("The recovery window of abandoned carts must be at least one day.")
+            )
 
     @api.model_create_multi
     def create(self, vals_list):
         websites = super().create(vals_list)
-        websites.filtered(lambda w: w.order_assignment_mode != "fixed")._ensure_assignment_sequence()
+        websites.filtered(
+            lambda w: w.order_assignment_mode != "fixed"
+        )._ensure_assignment_sequence()
         websites.filtered("send_abandoned_cart_email")._start_abandoned_cart_email()
         return websites
 
@@ -119,9 +130,11 @@ class Website(models.Model):
         """The salespeople who take turns: active internal members of the team
         who may work in the website's company (else they could not see the order)."""
         self.ensure_one()
-        return self.salesteam_id.sudo().member_ids.filtered(
-            lambda user: user._can_take_web_orders_of(self.company_id)
-        ).sorted("id")
+        return (
+            self.salesteam_id.sudo()
+            .member_ids.filtered(lambda user: user._can_take_web_orders_of(self.company_id))
+            .sorted("id")
+        )
 
     def _next_assignment_turn(self):
         """A counter value no other transaction will ever get.
@@ -138,13 +151,17 @@ class Website(models.Model):
 
     def _create_assignment_sequence(self):
         self.ensure_one()
-        sequence = self.env["ir.sequence"].sudo().create(
-            {
-                "name": "Web order assignment (%s)" % self.name,
-                "implementation": "standard",
-                "padding": 0,
-                "company_id": False,
-            }
+        sequence = (
+            self.env["ir.sequence"]
+            .sudo()
+            .create(
+                {
+                    "name": "Web order assignment (%s)" % self.name,
+                    "implementation": "standard",
+                    "padding": 0,
+                    "company_id": False,
+                }
+            )
         )
         self.order_assignment_sequence_id = sequence
         return sequence
@@ -192,10 +209,13 @@ class Website(models.Model):
 
     @api.model
     def _default_cart_reminder_template(self):
-        return self.env.ref(
-            "website_sale_order_handling.mail_template_abandoned_cart_reminder",
-            raise_if_not_found=False,
-        ) or self.env["mail.template"]
+        return (
+            self.env.ref(
+                "website_sale_order_handling.mail_template_abandoned_cart_reminder",
+                raise_if_not_found=False,
+            )
+            or self.env["mail.template"]
+        )
 
     def _get_cart_abandoned_timedelta(self):
         """How long a cart stays untouched before it is abandoned (native default: 1 hour)."""
@@ -208,9 +228,12 @@ class Website(models.Model):
         self.ensure_one()
         master = self._default_cart_reminder_template()
         template = self.cart_reminder_mail_template_id or master
-        shared = template == master or self.search_count([
-            ("cart_reminder_mail_template_id", "=", template.id), ("id", "!=", self.id),
-        ])
+        shared = template == master or self.search_count(
+            [
+                ("cart_reminder_mail_template_id", "=", template.id),
+                ("id", "!=", self.id),
+            ]
+        )
         if shared:
             name = _("%(template)s (%(website)s)", template=template.name, website=self.name)
             # mail.template.copy() names the copy "... (copy)", whatever it is given.

@@ -6,6 +6,7 @@ is one row of ``website.cart.recovery.event``; the report
 numbered as the carts count their e-mails (sale.order.cart_reminder_count):
 1 is the first abandoned cart e-mail, 2 the first follow-up reminder, ...
 """
+
 from datetime import timedelta
 
 from flectra import api, fields, models
@@ -22,8 +23,17 @@ MAX_ACCESS_TOKEN_LENGTH = 128
 # them (the three kinds are written in SQL, in the statement that does the
 # thing they record); the last four with LOG_VALUES.
 EVENT_COLUMNS = (
-    "kind", "date", "cart_id", "order_id", "website_id", "company_id", "step",
-    "create_uid", "create_date", "write_uid", "write_date",
+    "kind",
+    "date",
+    "cart_id",
+    "order_id",
+    "website_id",
+    "company_id",
+    "step",
+    "create_uid",
+    "create_date",
+    "write_uid",
+    "write_date",
 )
 LOG_VALUES = "%(uid)s, %(now)s, %(uid)s, %(now)s"
 # A cart's resume clicks count once per this period: reloads, link scanners
@@ -40,18 +50,30 @@ class WebsiteCartRecoveryEvent(models.Model):
     kind = fields.Selection(EVENT_KINDS, required=True, readonly=True, index=True)
     date = fields.Datetime(required=True, readonly=True, index=True)
     cart_id = fields.Many2one(
-        "sale.order", "Reminded Cart", required=True, readonly=True, ondelete="cascade", index=True,
+        "sale.order",
+        "Reminded Cart",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
+        index=True,
         help="The cart the reminder e-mails were sent about.",
     )
     order_id = fields.Many2one(
-        "sale.order", "Recovered Order", readonly=True, ondelete="cascade", index=True,
+        "sale.order",
+        "Recovered Order",
+        readonly=True,
+        ondelete="cascade",
+        index=True,
         help="Recoveries only: the confirmed order the reminders brought back "
         "(the reminded cart itself, or a new cart of the same customer).",
     )
-    website_id = fields.Many2one("website", required=True, readonly=True, ondelete="cascade", index=True)
+    website_id = fields.Many2one(
+        "website", required=True, readonly=True, ondelete="cascade", index=True
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     step = fields.Integer(
-        "E-mail Step", readonly=True,
+        "E-mail Step",
+        readonly=True,
         help="1: the first abandoned cart e-mail, 2: the first follow-up reminder, ... "
         "For a click or a recovery, the last e-mail the cart had received.",
     )
@@ -75,7 +97,10 @@ class WebsiteCartRecoveryEvent(models.Model):
         """The INSERT of the event rows that ``rows`` (a SELECT or VALUES
         giving EVENT_COLUMNS in order, ``{log}`` for the last four) yields."""
         return "%s INSERT INTO website_cart_recovery_event (%s) %s %s" % (
-            with_clause, ", ".join(EVENT_COLUMNS), rows.format(log=LOG_VALUES), tail,
+            with_clause,
+            ", ".join(EVENT_COLUMNS),
+            rows.format(log=LOG_VALUES),
+            tail,
         )
 
     # --- E-mails: logged by the cron, in the transaction of the claim -----------
@@ -94,7 +119,12 @@ class WebsiteCartRecoveryEvent(models.Model):
                 """,
                 tail="ON CONFLICT DO NOTHING",
             ),
-            {"date": date, "ids": tuple(carts.ids), "uid": self.env.uid, "now": fields.Datetime.now()},
+            {
+                "date": date,
+                "ids": tuple(carts.ids),
+                "uid": self.env.uid,
+                "now": fields.Datetime.now(),
+            },
         )
 
     # --- Clicks on "Resume your order" ------------------------------------------
@@ -116,13 +146,16 @@ class WebsiteCartRecoveryEvent(models.Model):
             or "\x00" in access_token
         ):
             return carts
-        self.env["sale.order"].flush(["access_token", "state", "cart_reminder_count", "cart_resume_click_last"])
+        self.env["sale.order"].flush(
+            ["access_token", "state", "cart_reminder_count", "cart_resume_click_last"]
+        )
         now = fields.Datetime.now()
         # One statement: of two clicks at once, the row lock lets one count.
         self.env.cr.execute(
             self._insert_events_sql(
                 """
-                SELECT 'click', %(now)s, id, NULL, website_id, company_id, cart_reminder_count, {log}
+                SELECT 'click', %(now)s, id, NULL, website_id, company_id,
+                       cart_reminder_count, {log}
                   FROM clicked
                 """,
                 with_clause="""
@@ -134,13 +167,18 @@ class WebsiteCartRecoveryEvent(models.Model):
                    AND state = 'draft'
                    AND website_id IS NOT NULL
                    AND cart_reminder_count > 0
-                   AND (cart_resume_click_last IS NULL OR cart_resume_click_last <= %(counted_before)s)
+                   AND (cart_resume_click_last IS NULL
+                        OR cart_resume_click_last <= %(counted_before)s)
              RETURNING id, website_id, company_id, cart_reminder_count
             )""",
                 tail="RETURNING cart_id",
             ),
-            {"token": access_token, "now": now, "counted_before": now - RESUME_CLICK_PERIOD,
-             "uid": self.env.uid},
+            {
+                "token": access_token,
+                "now": now,
+                "counted_before": now - RESUME_CLICK_PERIOD,
+                "uid": self.env.uid,
+            },
         )
         carts = carts.browse([row[0] for row in self.env.cr.fetchall()])
         carts.invalidate_cache(["cart_resume_click_count", "cart_resume_click_last"])
@@ -168,23 +206,30 @@ class WebsiteCartRecoveryEvent(models.Model):
         """
         credited = self.env["sale.order"].sudo().browse()
         now = fields.Datetime.now()
-        orders = orders.sudo().filtered(lambda order: order.website_id and order.state in ("sale", "done"))
+        orders = orders.sudo().filtered(
+            lambda order: order.website_id and order.state in ("sale", "done")
+        )
         if not orders:
             return credited
         self.flush()
-        already = set(self.sudo().search(
-            [("kind", "=", "recovery"), ("order_id", "in", orders.ids)]
-        ).mapped("order_id").ids)
+        already = set(
+            self.sudo()
+            .search([("kind", "=", "recovery"), ("order_id", "in", orders.ids)])
+            .mapped("order_id")
+            .ids
+        )
         for order in orders:
             if order.id in already:
                 continue
             cart = self._find_recovered_cart(order, now)
             if cart and self._insert_recovery(cart, order, now):
-                order.write({
-                    "cart_recovery_step": cart.cart_reminder_count,
-                    "cart_recovered_date": now,
-                    "cart_recovered_cart_id": cart.id,
-                })
+                order.write(
+                    {
+                        "cart_recovery_step": cart.cart_reminder_count,
+                        "cart_recovered_date": now,
+                        "cart_recovered_cart_id": cart.id,
+                    }
+                )
                 credited |= order
         return credited
 
@@ -202,26 +247,39 @@ class WebsiteCartRecoveryEvent(models.Model):
             return order
         if order.partner_id == website.user_id.partner_id:
             return order.browse()
-        same_person = [("partner_id.commercial_partner_id", "=", order.partner_id.commercial_partner_id.id)]
+        same_person = [
+            ("partner_id.commercial_partner_id", "=", order.partner_id.commercial_partner_id.id)
+        ]
         if order.partner_id.email_normalized:
-            same_person = expression.OR([
-                same_person, [("partner_id.email_normalized", "=", order.partner_id.email_normalized)]
-            ])
-        candidates = order.search(same_person + [
-            ("id", "!=", order.id),
-            ("website_id", "=", website.id),
-            ("state", "in", ("draft", "sent", "cancel")),
-            ("cart_reminder_count", ">", 0),
-            ("cart_reminder_last_sent", ">=", since),
-            ("cart_reminder_last_sent", "<=", now),
-        ], order="cart_reminder_last_sent desc, id desc")
+            same_person = expression.OR(
+                [
+                    same_person,
+                    [("partner_id.email_normalized", "=", order.partner_id.email_normalized)],
+                ]
+            )
+        candidates = order.search(
+            same_person
+            + [
+                ("id", "!=", order.id),
+                ("website_id", "=", website.id),
+                ("state", "in", ("draft", "sent", "cancel")),
+                ("cart_reminder_count", ">", 0),
+                ("cart_reminder_last_sent", ">=", since),
+                ("cart_reminder_last_sent", "<=", now),
+            ],
+            order="cart_reminder_last_sent desc, id desc",
+        )
         return (candidates - self._credited_carts(candidates))[:1]
 
     @api.model
     def _credited_carts(self, carts):
         if not carts:
             return carts
-        return self.sudo().search([("kind", "=", "recovery"), ("cart_id", "in", carts.ids)]).mapped("cart_id")
+        return (
+            self.sudo()
+            .search([("kind", "=", "recovery"), ("cart_id", "in", carts.ids)])
+            .mapped("cart_id")
+        )
 
     @api.model
     def _insert_recovery(self, cart, order, now):
@@ -236,8 +294,13 @@ class WebsiteCartRecoveryEvent(models.Model):
                 tail="ON CONFLICT DO NOTHING RETURNING id",
             ),
             {
-                "now": now, "cart": cart.id, "order": order.id, "website": order.website_id.id,
-                "company": order.company_id.id, "step": cart.cart_reminder_count, "uid": self.env.uid,
+                "now": now,
+                "cart": cart.id,
+                "order": order.id,
+                "website": order.website_id.id,
+                "company": order.company_id.id,
+                "step": cart.cart_reminder_count,
+                "uid": self.env.uid,
             },
             # A concurrent confirmation that credited the cart first makes this
             # fail to serialize: Flectra retries, it is no error to log.

@@ -15,22 +15,33 @@ class WebsiteCartReminder(models.Model):
 
     sequence = fields.Integer(default=10)
     website_id = fields.Many2one(
-        "website", required=True, ondelete="cascade", index=True,
+        "website",
+        required=True,
+        ondelete="cascade",
+        index=True,
         default=lambda self: self.env["website"].get_current_website(),
     )
     delay_hours = fields.Float(
-        "Send after (hours)", required=True, default=24.0,
+        "Send after (hours)",
+        required=True,
+        default=24.0,
         help="Hours after the previous abandoned cart e-mail of the same cart.",
     )
     mail_template_id = fields.Many2one(
-        "mail.template", "Email Template", required=True, ondelete="restrict",
+        "mail.template",
+        "Email Template",
+        required=True,
+        ondelete="restrict",
         domain="[('model', '=', 'sale.order')]",
         default=lambda self: self._default_mail_template(),
     )
 
     _sql_constraints = [
-        ("delay_hours_positive", "CHECK(delay_hours > 0)",
-         "A follow-up reminder must come some hours after the previous e-mail."),
+        (
+            "delay_hours_positive",
+            "CHECK(delay_hours > 0)",
+            "A follow-up reminder must come some hours after the previous e-mail.",
+        ),
     ]
 
     @api.model

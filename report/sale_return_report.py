@@ -31,9 +31,15 @@ class SaleReturnReport(models.Model):
     product_tmpl_id = fields.Many2one("product.template", string="Product Template", readonly=True)
     categ_id = fields.Many2one("product.category", string="Product Category", readonly=True)
     reason_id = fields.Many2one("sale.return.reason", readonly=True)
-    product_qty = fields.Float(string="Requested Qty", digits="Product Unit of Measure", readonly=True)
-    qty_received = fields.Float(string="Received Qty", digits="Product Unit of Measure", readonly=True)
-    qty_refunded = fields.Float(string="Refunded Qty", digits="Product Unit of Measure", readonly=True)
+    product_qty = fields.Float(
+        string="Requested Qty", digits="Product Unit of Measure", readonly=True
+    )
+    qty_received = fields.Float(
+        string="Received Qty", digits="Product Unit of Measure", readonly=True
+    )
+    qty_refunded = fields.Float(
+        string="Refunded Qty", digits="Product Unit of Measure", readonly=True
+    )
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
@@ -78,5 +84,6 @@ class SaleReturnReport(models.Model):
                          AND move.state = 'done'
                   ) received ON TRUE
             )
-            """ % self._table
+            """
+            % self._table
         )

@@ -33,20 +33,28 @@ class WebsiteCartRecoveryReport(models.Model):
     order_id = fields.Many2one("sale.order", "Recovered Order", readonly=True)
     partner_id = fields.Many2one("res.partner", "Customer", readonly=True)
     step = fields.Integer(
-        "E-mail Step", readonly=True, group_operator=False,
+        "E-mail Step",
+        readonly=True,
+        group_operator=False,
         help="1: the first abandoned cart e-mail, 2: the first follow-up reminder, ... "
         "Clicks and recoveries count for the last e-mail the cart had received.",
     )
     email_count = fields.Integer("E-mails Sent", readonly=True)
     emailed_cart_count = fields.Integer(
-        "Carts E-mailed", readonly=True, group_operator="count_distinct",
+        "Carts E-mailed",
+        readonly=True,
+        group_operator="count_distinct",
         help="Carts that received an abandoned cart e-mail, each counted once.",
     )
     click_count = fields.Integer("Resume Clicks", readonly=True)
     recovered_count = fields.Integer("Carts Recovered", readonly=True)
-    recovered_amount = fields.Monetary("Recovered Revenue", readonly=True, currency_field="currency_id")
+    recovered_amount = fields.Monetary(
+        "Recovered Revenue", readonly=True, currency_field="currency_id"
+    )
     recovery_rate = fields.Float(
-        "Recovery Rate (%)", readonly=True, group_operator="sum",
+        "Recovery Rate (%)",
+        readonly=True,
+        group_operator="sum",
         help="Carts recovered per 100 carts e-mailed, in the same group.",
     )
 
@@ -70,7 +78,8 @@ class WebsiteCartRecoveryReport(models.Model):
                        CASE WHEN e.kind = 'click' THEN 1 ELSE 0 END AS click_count,
                        CASE WHEN e.kind = 'recovery' THEN 1 ELSE 0 END AS recovered_count,
                        CASE WHEN e.kind = 'recovery'
-                            THEN recovered.amount_total / COALESCE(NULLIF(recovered.currency_rate, 0), 1.0)
+                            THEN recovered.amount_total
+                                 / COALESCE(NULLIF(recovered.currency_rate, 0), 1.0)
                             ELSE 0 END AS recovered_amount,
                        0.0::double precision AS recovery_rate
                   FROM website_cart_recovery_event e
@@ -114,7 +123,13 @@ class WebsiteCartRecoveryReport(models.Model):
         domain = [("website_id", "=", website.id), ("date", ">=", date_from)]
         if date_to:
             domain.append(("date", "<", date_to))
-        names = ["email_count", "emailed_cart_count", "click_count", "recovered_count",
-                 "recovered_amount", "recovery_rate"]
+        names = [
+            "email_count",
+            "emailed_cart_count",
+            "click_count",
+            "recovered_count",
+            "recovered_amount",
+            "recovery_rate",
+        ]
         total = self.read_group(domain, names, [], lazy=False)[0]
         return {name: total.get(name) or 0 for name in names}

@@ -27,9 +27,13 @@ class AbandonedCartCase(OrderHandlingCase):
         self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
 
     def _reminder_mails(self, order):
-        return self.env["mail.mail"].search([
-            ("model", "=", "sale.order"), ("res_id", "=", order.id), ("is_cart_reminder", "=", True),
-        ])
+        return self.env["mail.mail"].search(
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", order.id),
+                ("is_cart_reminder", "=", True),
+            ]
+        )
 
     def assertEmailed(self, order, count=1):
         self.assertEqual(len(self._reminder_mails(order)), count)

@@ -14,7 +14,8 @@ class CartRecoveryCase(AbandonedCartCase):
         # Carts of the database (demo data) are never e-mailed by these tests' cron runs.
         cls.env["sale.order"].flush()
         cls.env.cr.execute(
-            "UPDATE sale_order SET cart_reminder_error = 'Set aside by the test' WHERE state = 'draft'"
+            "UPDATE sale_order SET cart_reminder_error = 'Set aside by the test'"
+            " WHERE state = 'draft'"
         )
         cls.env["sale.order"].invalidate_cache(["cart_reminder_error"])
         # Nor counted: the demo e-mails sent at install are not these tests' figures.
@@ -25,9 +26,15 @@ class CartRecoveryCase(AbandonedCartCase):
 
     @classmethod
     def _new_customer(cls, name, **values):
-        return cls.env["res.partner"].create(dict({
-            "name": name, "email": "%s@example.com" % name.lower().replace(" ", "."),
-        }, **values))
+        return cls.env["res.partner"].create(
+            dict(
+                {
+                    "name": name,
+                    "email": "%s@example.com" % name.lower().replace(" ", "."),
+                },
+                **values,
+            )
+        )
 
     def _emailed_cart(self, partner=None, sent_days_ago=0.0, **kwargs):
         """A cart the cron e-mailed, its e-mail ``sent_days_ago`` days ago."""

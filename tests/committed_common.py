@@ -7,6 +7,7 @@ commits its data in transactions of its own, runs work in threads with their
 own cursor and cache as server workers do, reads what was committed on fresh
 transactions, and removes what the test committed once it is done.
 """
+
 import logging
 import threading
 
@@ -82,9 +83,11 @@ class CommittedCase(BaseCase):
 
     def tracked(self, env, model):
         """The records of ``model`` the test tracked that still exist."""
-        return env[model].browse(
-            [rec_id for name, rec_id in self._committed if name == model]
-        ).exists()
+        return (
+            env[model]
+            .browse([rec_id for name, rec_id in self._committed if name == model])
+            .exists()
+        )
 
     def _remove_committed(self, env):
         """Remove what the test tracked, in reverse order. A class whose tested

@@ -60,8 +60,7 @@ class OrderHandlingCase(SavepointCase):
             "partner_id": (partner or cls.customer).id,
             "website_id": cls.website.id,
             "order_line": [
-                (0, 0, {"product_id": product.id, "product_uom_qty": qty})
-                for product, qty in lines
+                (0, 0, {"product_id": product.id, "product_uom_qty": qty}) for product, qty in lines
             ],
         }
         vals.update(values)
@@ -81,8 +80,9 @@ class OrderHandlingHttpCase(HttpCase):
         request thread can then fail, or wait for ever and keep the server
         from exiting after the last test."""
         try:
-            return super().browser_js(url_path, code, ready=ready, login=login,
-                                      timeout=timeout, **kw)
+            return super().browser_js(
+                url_path, code, ready=ready, login=login, timeout=timeout, **kw
+            )
         finally:
             if self.browser:
                 self.browser.navigate_to("about:blank", wait_stop=True)
@@ -91,13 +91,25 @@ class OrderHandlingHttpCase(HttpCase):
     def _new_portal_customer(self, login, **partner_values):
         """A portal user whose address is complete enough to check out."""
         user = new_test_user(
-            self.env, login=login, groups="base.group_portal", name=login.title(),
-            email="%s@example.com" % login, password=login,
+            self.env,
+            login=login,
+            groups="base.group_portal",
+            name=login.title(),
+            email="%s@example.com" % login,
+            password=login,
         )
-        user.partner_id.write(dict({
-            "street": "1 Test Street", "city": "Brussels", "zip": "1000",
-            "country_id": self.env.ref("base.be").id, "phone": "+32 2 555 12 12",
-        }, **partner_values))
+        user.partner_id.write(
+            dict(
+                {
+                    "street": "1 Test Street",
+                    "city": "Brussels",
+                    "zip": "1000",
+                    "country_id": self.env.ref("base.be").id,
+                    "phone": "+32 2 555 12 12",
+                },
+                **partner_values,
+            )
+        )
         return user
 
     def _csrf_token(self, url="/shop"):
@@ -143,7 +155,11 @@ class OrderHandlingHttpCase(HttpCase):
         if acquirer.provider == "transfer":
             self.url_open(
                 "/payment/transfer/feedback",
-                data={"reference": tx.reference, "amount": tx.amount, "currency": tx.currency_id.name},
+                data={
+                    "reference": tx.reference,
+                    "amount": tx.amount,
+                    "currency": tx.currency_id.name,
+                },
             )
         response = self.url_open("/shop/payment/validate")
         # The requests changed records behind this environment's back.

@@ -8,6 +8,7 @@ buttons through the web client's own routes (``/web/dataset/call_button``,
 ``/web/dataset/call_kw``); each request runs in the server's own
 transactions. What the test commits is removed afterwards.
 """
+
 import uuid
 
 import requests
@@ -34,7 +35,8 @@ class RealServerCase(CommittedCase):
     def json_rpc(self, path, params):
         """The JSON-RPC answer's result, or {'error': ...} as the web client gets it."""
         response = self.session.post(
-            self.url(path), json={"jsonrpc": "2.0", "method": "call", "params": params},
+            self.url(path),
+            json={"jsonrpc": "2.0", "method": "call", "params": params},
             timeout=TIMEOUT,
         )
         self.assertEqual(response.status_code, 200, response.text[:500])
@@ -44,23 +46,39 @@ class RealServerCase(CommittedCase):
         return answer["result"]
 
     def login(self, login, password):
-        result = self.json_rpc("/web/session/authenticate", {
-            "db": get_db_name(), "login": login, "password": password,
-        })
+        result = self.json_rpc(
+            "/web/session/authenticate",
+            {
+                "db": get_db_name(),
+                "login": login,
+                "password": password,
+            },
+        )
         self.assertNotIn("error", result or {}, "cannot log in as %s" % login)
         self.assertTrue(result.get("uid"), "cannot log in as %s" % login)
         return result["uid"]
 
     def call_kw(self, model, method, args, kwargs=None):
-        return self.json_rpc("/web/dataset/call_kw/%s/%s" % (model, method), {
-            "model": model, "method": method, "args": args, "kwargs": kwargs or {},
-        })
+        return self.json_rpc(
+            "/web/dataset/call_kw/%s/%s" % (model, method),
+            {
+                "model": model,
+                "method": method,
+                "args": args,
+                "kwargs": kwargs or {},
+            },
+        )
 
     def call_button(self, model, method, ids, context=None):
-        return self.json_rpc("/web/dataset/call_button", {
-            "model": model, "method": method, "args": [list(ids)],
-            "kwargs": {"context": context or {}},
-        })
+        return self.json_rpc(
+            "/web/dataset/call_button",
+            {
+                "model": model,
+                "method": method,
+                "args": [list(ids)],
+                "kwargs": {"context": context or {}},
+            },
+        )
 
     def assertRefused(self, answer, fragment=None):
         """The web client got an error (shown to the user), not a result."""

@@ -30,11 +30,15 @@ class RefundCase(OrderHandlingCase):
             {"name": "Refund Test Pricelist", "currency_id": cls.company.currency_id.id}
         )
         cls.refunder = new_test_user(
-            cls.env, login="refund_manager", name="Rita Refunder",
+            cls.env,
+            login="refund_manager",
+            name="Rita Refunder",
             groups="sales_team.group_sale_manager",
         )
         cls.salesman = new_test_user(
-            cls.env, login="refund_salesman", name="Sam Salesman",
+            cls.env,
+            login="refund_salesman",
+            name="Sam Salesman",
             groups="sales_team.group_sale_salesman_all_leads",
         )
 
@@ -56,11 +60,16 @@ class RefundCase(OrderHandlingCase):
     def _stripe_with_stub(self, **stub_options):
         """A Stripe acquirer whose API is a local stub, stopped after the test."""
         self._require_stripe()
-        acquirer = self.env["payment.acquirer"].create({
-            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
-            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
-            "journal_id": self.bank_journal.id,
-        })
+        acquirer = self.env["payment.acquirer"].create(
+            {
+                "name": "Stripe (stub)",
+                "provider": "stripe",
+                "state": "test",
+                "stripe_secret_key": "sk_test_stub",
+                "stripe_publishable_key": "pk_test_stub",
+                "journal_id": self.bank_journal.id,
+            }
+        )
         stub = StripeStub(**stub_options).start()
         self.addCleanup(stub.stop)
         self.env["ir.config_parameter"].sudo().set_param(
@@ -111,7 +120,8 @@ class CommittedRefundCase(CommittedCase, OrderHandlingCase):
         if tx_ids:
             env.cr.execute(
                 "SELECT payment_id FROM payment_transaction WHERE source_transaction_id IN %s "
-                "AND payment_id IS NOT NULL", [tx_ids],
+                "AND payment_id IS NOT NULL",
+                [tx_ids],
             )
             payments = env["account.payment"].browse([row[0] for row in env.cr.fetchall()])
             env.cr.execute(
@@ -138,19 +148,27 @@ class CommittedRefundCase(CommittedCase, OrderHandlingCase):
         admin = self._admin(env)
         if not orders:
             customer = self._commit_record(
-                env, "res.partner",
+                env,
+                "res.partner",
                 {"name": "Committed Customer", "email": "committed.customer@example.com"},
             )
             orders = self._commit_record(env, "sale.order", {"partner_id": customer.id})
         partner = orders[:1].partner_id
-        tx = self._commit_record(env, "payment.transaction", dict({
-            "acquirer_id": acquirer.id,
-            "amount": amount,
-            "currency_id": admin.company_id.currency_id.id,
-            "reference": "CONC-%s" % uuid.uuid4().hex[:12],
-            "partner_id": partner.id,
-            "sale_order_ids": [(6, 0, orders.ids)],
-        }, **values))
+        tx = self._commit_record(
+            env,
+            "payment.transaction",
+            dict(
+                {
+                    "acquirer_id": acquirer.id,
+                    "amount": amount,
+                    "currency_id": admin.company_id.currency_id.id,
+                    "reference": "CONC-%s" % uuid.uuid4().hex[:12],
+                    "partner_id": partner.id,
+                    "sale_order_ids": [(6, 0, orders.ids)],
+                },
+                **values,
+            ),
+        )
         tx._set_transaction_done()
         return tx
 

@@ -8,6 +8,7 @@ an answer). Like Stripe, it replays its first answer to a repeated
 Idempotency-Key, forgets keys when told (``expire_keys``: Stripe keeps them 24
 hours) and lists the refunds of a payment intent or charge (``GET /v1/refunds``).
 """
+
 import json
 import threading
 import time
@@ -86,14 +87,23 @@ class StripeStub:
 
     def _list(self, path, query, headers):
         with self._lock:
-            self.requests.append({
-                "method": "GET", "path": path, "form": query, "idempotency_key": None,
-                "authorization": headers.get("Authorization"),
-            })
+            self.requests.append(
+                {
+                    "method": "GET",
+                    "path": path,
+                    "form": query,
+                    "idempotency_key": None,
+                    "authorization": headers.get("Authorization"),
+                }
+            )
             found = [
-                refund for refund in reversed(self.refunds)
-                if all(refund.get(field) == query[field]
-                       for field in ("payment_intent", "charge") if field in query)
+                refund
+                for refund in reversed(self.refunds)
+                if all(
+                    refund.get(field) == query[field]
+                    for field in ("payment_intent", "charge")
+                    if field in query
+                )
             ]
         return 200, {"object": "list", "data": found, "has_more": False, "url": path}
 
@@ -101,17 +111,25 @@ class StripeStub:
         key = headers.get("Idempotency-Key")
         with self._lock:
             mode = self.mode
-            self.requests.append({
-                "method": "POST", "path": path, "form": form, "idempotency_key": key,
-                "authorization": headers.get("Authorization"),
-            })
+            self.requests.append(
+                {
+                    "method": "POST",
+                    "path": path,
+                    "form": form,
+                    "idempotency_key": key,
+                    "authorization": headers.get("Authorization"),
+                }
+            )
             if key in self.keys:
                 return 200, self.keys[key]
             if mode == "error":
-                return 402, {"error": {
-                    "type": "invalid_request_error", "code": "charge_already_refunded",
-                    "message": "Charge %s has already been refunded." % form.get("charge"),
-                }}
+                return 402, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "charge_already_refunded",
+                        "message": "Charge %s has already been refunded." % form.get("charge"),
+                    }
+                }
             refund = {
                 "id": "re_stub_%d" % (len(self.refunds) + 1),
                 "object": "refund",

@@ -1,6 +1,7 @@
 """Exactly once, proven with real transactions: data is committed by separate
 cursors, workers run in their own cursors and threads, and everything is
 deleted afterwards."""
+
 import threading
 from datetime import timedelta
 from unittest.mock import patch
@@ -26,29 +27,50 @@ class TestAbandonedCartExactlyOnce(CommittedCase):
 
     def _create_data(self, env):
         now = fields.Datetime.now()
-        website = self.track(env["website"].create({
-            "name": "Concurrency Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
-        }))
+        website = self.track(
+            env["website"].create(
+                {
+                    "name": "Concurrency Shop",
+                    "send_abandoned_cart_email": True,
+                    "cart_abandoned_delay": 1.0,
+                }
+            )
+        )
         website.abandoned_cart_email_start = now - timedelta(days=1)
-        product = self.track(env["product.product"].create(
-            {"name": "Concurrent Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
-        ))
-        partners = self.track(env["res.partner"].create([
-            {"name": "Buyer %s" % n, "email": "buyer%s@example.com" % n} for n in range(CARTS)
-        ]))
-        orders = self.track(env["sale.order"].create([{
-            "partner_id": partner.id,
-            "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-        } for partner in partners]))
+        product = self.track(
+            env["product.product"].create(
+                {"name": "Concurrent Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
+            )
+        )
+        partners = self.track(
+            env["res.partner"].create(
+                [{"name": "Buyer %s" % n, "email": "buyer%s@example.com" % n} for n in range(CARTS)]
+            )
+        )
+        orders = self.track(
+            env["sale.order"].create(
+                [
+                    {
+                        "partner_id": partner.id,
+                        "website_id": website.id,
+                        "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+                    }
+                    for partner in partners
+                ]
+            )
+        )
         orders.write({"cart_last_activity": now - timedelta(hours=3)})
         return website.id, product.id, partners.ids, orders.ids
 
     def _remove_committed(self, env):
         # The carts' e-mails and messages, which the mailer made.
         order_ids = self.tracked(env, "sale.order").ids
-        env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
-        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
+        env["mail.mail"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", order_ids)]
+        ).unlink()
+        env["mail.message"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", order_ids)]
+        ).unlink()
         return super()._remove_committed(env)
 
     def _run_worker(self, batch_size, results=None):
@@ -72,6 +94,7 @@ class TestAbandonedCartExactlyOnce(CommittedCase):
                 (tuple(self.order_ids),),
             )
             return {order_id: (count, mails) for order_id, count, mails in env.cr.fetchall()}
+
         return self.snapshot(read)
 
     def assertEachCartEmailedOnce(self):
@@ -89,7 +112,12 @@ class TestAbandonedCartExactlyOnce(CommittedCase):
             step = mailer_a._get_steps(website_a)[0]
             now = fields.Datetime.now()
             window = mailer_a._select_cart_window(
-                website_a, step, "cart_last_activity", now, (website_a.abandoned_cart_email_start, 0), 5
+                website_a,
+                step,
+                "cart_last_activity",
+                now,
+                (website_a.abandoned_cart_email_start, 0),
+                5,
             )
             rows = mailer_a._select_abandoned_carts(website_a, step, [row[0] for row in window])
             held = env_a["sale.order"].browse([row[0] for row in rows])
@@ -134,6 +162,8 @@ class TestAbandonedCartExactlyOnce(CommittedCase):
                 self._run_worker(batch_size=5)
         per_cart = self._mails_per_cart()
         self.assertEqual(sorted(per_cart.values()).count((1, 1)), 5, "the committed batch is kept")
-        self.assertEqual(sorted(per_cart.values()).count((0, 0)), CARTS - 5, "the killed batch left no trace")
+        self.assertEqual(
+            sorted(per_cart.values()).count((0, 0)), CARTS - 5, "the killed batch left no trace"
+        )
         self.assertEqual(self._run_worker(batch_size=5), CARTS - 5)
         self.assertEachCartEmailedOnce()

@@ -92,17 +92,21 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
 
     def _transaction(self, order, state):
         acquirer = self.env.ref("payment.payment_acquirer_transfer")
-        transaction = self.env["payment.transaction"].create({
-            "acquirer_id": acquirer.id,
-            "amount": order.amount_total,
-            "currency_id": order.currency_id.id,
-            "partner_id": order.partner_id.id,
-            "reference": "%s-%s" % (order.name, state),
-            "sale_order_ids": [(6, 0, order.ids)],
-        })
+        transaction = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": acquirer.id,
+                "amount": order.amount_total,
+                "currency_id": order.currency_id.id,
+                "partner_id": order.partner_id.id,
+                "reference": "%s-%s" % (order.name, state),
+                "sale_order_ids": [(6, 0, order.ids)],
+            }
+        )
         # Set as the acquirer's feedback would; 'authorized' is refused by the
         # wire transfer acquirer's constraint, which is not the subject here.
-        self.env.cr.execute("UPDATE payment_transaction SET state = %s WHERE id = %s", (state, transaction.id))
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET state = %s WHERE id = %s", (state, transaction.id)
+        )
         transaction.invalidate_cache(["state"])
         self.assertEqual(order.transaction_ids.state, state)
         return transaction
@@ -138,8 +142,12 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
     # -- products still for sale --------------------------------------------
 
     def test_cart_with_an_unpublished_or_unsellable_product_is_not_emailed(self):
-        hidden = self.env["product.product"].create({"name": "Hidden", "list_price": 5, "is_published": False})
-        unsellable = self.env["product.product"].create({"name": "Retired", "list_price": 5, "is_published": True})
+        hidden = self.env["product.product"].create(
+            {"name": "Hidden", "list_price": 5, "is_published": False}
+        )
+        unsellable = self.env["product.product"].create(
+            {"name": "Retired", "list_price": 5, "is_published": True}
+        )
         cart_hidden = self._abandoned_cart(lines=[(self.service, 1), (hidden, 1)])
         cart_unsellable = self._abandoned_cart(lines=[(self.service, 1), (unsellable, 1)])
         unsellable.sale_ok = False
@@ -151,18 +159,26 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
         # Carriers' and promotions' products are never published on the shop:
         # a cart that reached the delivery step or got a coupon is a cart still.
         carrier_product = self.env["product.product"].create(
-            {"name": "Courier", "type": "service", "list_price": 7, "is_published": False})
+            {"name": "Courier", "type": "service", "list_price": 7, "is_published": False}
+        )
         carrier = self.env["delivery.carrier"].create(
-            {"name": "Courier", "product_id": carrier_product.id, "fixed_price": 7})
+            {"name": "Courier", "product_id": carrier_product.id, "fixed_price": 7}
+        )
         shipped = self._abandoned_cart()
         shipped.set_delivery_line(carrier, 7.0)
         discount_product = self.env["product.product"].create(
-            {"name": "10% off", "type": "service", "list_price": 0, "is_published": False})
+            {"name": "10% off", "type": "service", "list_price": 0, "is_published": False}
+        )
         discounted = self._abandoned_cart()
-        self.env["sale.order.line"].create({
-            "order_id": discounted.id, "product_id": discount_product.id,
-            "price_unit": -2.0, "product_uom_qty": 1, "is_reward_line": True,
-        })
+        self.env["sale.order.line"].create(
+            {
+                "order_id": discounted.id,
+                "product_id": discount_product.id,
+                "price_unit": -2.0,
+                "product_uom_qty": 1,
+                "is_reward_line": True,
+            }
+        )
         for cart in shipped | discounted:
             cart.cart_last_activity = self.now - timedelta(hours=2)
         self._run_cron()
@@ -187,7 +203,9 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
 
     def test_customer_who_opted_out_is_not_emailed(self):
         cart = self._abandoned_cart()
-        twin = self.env["res.partner"].create({"name": "Same Person", "email": "Test.Customer@example.com"})
+        twin = self.env["res.partner"].create(
+            {"name": "Same Person", "email": "Test.Customer@example.com"}
+        )
         twin_cart = self._abandoned_cart(partner=twin)
         self.env["mail.blacklist"]._add(self.customer.email)
         self._run_cron()
@@ -203,14 +221,24 @@ class TestAbandonedCartEligibility(AbandonedCartCase):
         self.assertEmailed(cart, count=1)
 
     def test_follow_up_reminders_come_after_their_delay_in_order(self):
-        first_reminder = self.env["website.cart.reminder"].create({
-            "website_id": self.website.id, "sequence": 1, "delay_hours": 24,
-        })
-        second_template = first_reminder.mail_template_id.copy({"subject": "Last call for your cart"})
-        self.env["website.cart.reminder"].create({
-            "website_id": self.website.id, "sequence": 2, "delay_hours": 48,
-            "mail_template_id": second_template.id,
-        })
+        first_reminder = self.env["website.cart.reminder"].create(
+            {
+                "website_id": self.website.id,
+                "sequence": 1,
+                "delay_hours": 24,
+            }
+        )
+        second_template = first_reminder.mail_template_id.copy(
+            {"subject": "Last call for your cart"}
+        )
+        self.env["website.cart.reminder"].create(
+            {
+                "website_id": self.website.id,
+                "sequence": 2,
+                "delay_hours": 48,
+                "mail_template_id": second_template.id,
+            }
+        )
         cart = self._abandoned_cart(hours_ago=100)
         self._run_cron()
         self.assertEmailed(cart, count=1)

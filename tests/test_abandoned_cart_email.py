@@ -17,12 +17,17 @@ class TestAbandonedCartEmail(AbandonedCartCase):
         self.assertEqual(mail.state, "outgoing")
         self.assertIn("test.customer@example.com", mail.email_to)
         self.assertTrue(cart.access_token)
-        self.assertIn("/shop/cart?access_token=%s&amp;revive=squash" % cart.access_token, mail.body_html)
+        self.assertIn(
+            "/shop/cart?access_token=%s&amp;revive=squash" % cart.access_token, mail.body_html
+        )
         token = self.env["website.abandoned.cart.mailer"]._get_unsubscribe_token(
-            self.website.id, "test.customer@example.com")
+            self.website.id, "test.customer@example.com"
+        )
         self.assertIn(
             "/shop/cart/unsubscribe?website=%s&amp;email=test.customer%%40example.com&amp;token=%s"
-            % (self.website.id, token), mail.body_html)
+            % (self.website.id, token),
+            mail.body_html,
+        )
         self.assertIn("List-Unsubscribe", mail.headers)
         self.assertIn("Test Storable Lamp", mail.body_html)
         self.assertTrue(cart.cart_recovery_email_sent)
@@ -106,7 +111,9 @@ class TestAbandonedCartSettings(AbandonedCartCase):
         self.assertFalse(reread.send_abandoned_cart_email)
 
     def test_customizing_the_template_gives_the_website_its_own_copy(self):
-        other = self.env["website"].create({"name": "Second Shop", "send_abandoned_cart_email": True})
+        other = self.env["website"].create(
+            {"name": "Second Shop", "send_abandoned_cart_email": True}
+        )
         master = self.env.ref("website_sale_order_handling.mail_template_abandoned_cart_reminder")
         action = other.action_open_abandoned_cart_template()
         template = self.env["mail.template"].browse(action["res_id"])
@@ -128,14 +135,22 @@ class TestAbandonedCartConsistency(AbandonedCartCase):
 
     def test_abandoned_search_uses_each_website_delay_and_public_partner(self):
         team = self.env["crm.team"].create({"name": "Outlet Team"})
-        public_user = self.env["res.users"].create({
-            "name": "Outlet Public", "login": "outlet_public",
-            "groups_id": [(6, 0, [self.env.ref("base.group_public").id])],
-        })
-        outlet = self.env["website"].create({
-            "name": "Outlet", "cart_abandoned_delay": 10.0, "user_id": public_user.id,
-            "salesteam_id": team.id, "send_abandoned_cart_email": True,
-        })
+        public_user = self.env["res.users"].create(
+            {
+                "name": "Outlet Public",
+                "login": "outlet_public",
+                "groups_id": [(6, 0, [self.env.ref("base.group_public").id])],
+            }
+        )
+        outlet = self.env["website"].create(
+            {
+                "name": "Outlet",
+                "cart_abandoned_delay": 10.0,
+                "user_id": public_user.id,
+                "salesteam_id": team.id,
+                "send_abandoned_cart_email": True,
+            }
+        )
         outlet.abandoned_cart_email_start = self.now - timedelta(days=10)
         young = self._abandoned_cart(hours_ago=5, website_id=outlet.id, team_id=team.id)
         old = self._abandoned_cart(hours_ago=11, website_id=outlet.id, team_id=team.id)
@@ -151,13 +166,17 @@ class TestAbandonedCartConsistency(AbandonedCartCase):
         not_abandoned = self.env["sale.order"].search([("is_abandoned_cart", "=", False)])
         self.assertIn(young, not_abandoned)
         self.assertNotIn(old, not_abandoned)
-        self.assertEqual((young | old | outlet_anonymous).mapped("is_abandoned_cart"), [False, True, False])
+        self.assertEqual(
+            (young | old | outlet_anonymous).mapped("is_abandoned_cart"), [False, True, False]
+        )
         self.assertEqual(team.abandoned_carts_count, 1)
         self._run_cron()
         self.assertEmailed(old)
         self.assertNotEmailed(young)
         team.invalidate_cache()
-        self.assertEqual(team.abandoned_carts_count, 0, "an e-mailed cart leaves the dashboard count")
+        self.assertEqual(
+            team.abandoned_carts_count, 0, "an e-mailed cart leaves the dashboard count"
+        )
 
 
 @tagged("post_install", "-at_install")

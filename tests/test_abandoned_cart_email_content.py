@@ -1,5 +1,6 @@
 """The abandoned cart e-mail sells: pictures, prices and total, as mail clients
 show them, within the batch renderer's budget of SQL queries."""
+
 import base64
 import re
 from datetime import timedelta
@@ -25,14 +26,23 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         super().setUpClass()
         with file_open("product/static/img/product_chair.png", "rb") as image:
             chair_image = base64.b64encode(image.read())
-        cls.chair = cls.env["product.product"].create({
-            "name": "Test Office Chair", "type": "consu", "list_price": 120.0,
-            "is_published": True, "taxes_id": [(6, 0, [])], "image_1920": chair_image,
-        })
+        cls.chair = cls.env["product.product"].create(
+            {
+                "name": "Test Office Chair",
+                "type": "consu",
+                "list_price": 120.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+                "image_1920": chair_image,
+            }
+        )
         # The shop would pick a pricelist by the customer's country: fix it.
-        cls.usd_pricelist = cls.env["product.pricelist"].create({
-            "name": "Test USD", "currency_id": cls.env.ref("base.USD").id,
-        })
+        cls.usd_pricelist = cls.env["product.pricelist"].create(
+            {
+                "name": "Test USD",
+                "currency_id": cls.env.ref("base.USD").id,
+            }
+        )
 
     @classmethod
     def _abandoned_cart(cls, hours_ago=2.0, **kwargs):
@@ -60,12 +70,17 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         self.assertIn("$\N{NO-BREAK SPACE}220.00", body)
         sources = _image_sources(body)
         for product in (self.product, self.chair):
-            self.assertIn("%s/web/image/product.product/%d/image_128" % (base_url, product.id), sources)
+            self.assertIn(
+                "%s/web/image/product.product/%d/image_128" % (base_url, product.id), sources
+            )
         self.assertIn("%s/web/image/website/%d/logo" % (base_url, self.website.id), sources)
         # The links the e-mail had before are still there.
         self.assertIn("/shop/cart?access_token=%s&amp;revive=squash" % cart.access_token, body)
-        self.assertIn("/shop/cart/unsubscribe?website=%s&amp;email=test.customer%%40example.com"
-                      % self.website.id, body)
+        self.assertIn(
+            "/shop/cart/unsubscribe?website=%s&amp;email=test.customer%%40example.com"
+            % self.website.id,
+            body,
+        )
 
     def test_only_inline_styles_and_absolute_images_that_fit_a_phone(self):
         cart = self._abandoned_cart(lines=[(self.product, 1), (self.chair, 1)])
@@ -96,24 +111,36 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         self.assertFalse(self.product.image_128)
         cart = self._abandoned_cart(lines=[(self.product, 1)])
         body = self._emailed_body(cart)
-        self.assertIn("%s/web/image/product.product/%d/image_128" % (cart.get_base_url(), self.product.id),
-                      _image_sources(body))
+        self.assertIn(
+            "%s/web/image/product.product/%d/image_128" % (cart.get_base_url(), self.product.id),
+            _image_sources(body),
+        )
         self.assertIn("Test Storable Lamp", body)
 
     def test_product_names_are_html_escaped(self):
-        bold = self.env["product.product"].create({
-            "name": "Desk <b>Bold</b> & Co", "type": "consu", "list_price": 15.0,
-            "is_published": True, "taxes_id": [(6, 0, [])],
-        })
+        bold = self.env["product.product"].create(
+            {
+                "name": "Desk <b>Bold</b> & Co",
+                "type": "consu",
+                "list_price": 15.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+            }
+        )
         cart = self._abandoned_cart(lines=[(bold, 1)])
         body = self._emailed_body(cart)
         self.assertNotIn("<b>Bold</b>", body)
         self.assertIn("Desk &lt;b&gt;Bold&lt;/b&gt; &amp; Co", body)
 
     def test_prices_follow_the_shop_tax_display(self):
-        tax = self.env["account.tax"].create({
-            "name": "Test VAT 20%", "amount": 20.0, "amount_type": "percent", "type_tax_use": "sale",
-        })
+        tax = self.env["account.tax"].create(
+            {
+                "name": "Test VAT 20%",
+                "amount": 20.0,
+                "amount_type": "percent",
+                "type_tax_use": "sale",
+            }
+        )
         self.chair.taxes_id = tax
         cart = self._abandoned_cart(lines=[(self.chair, 1)])
         self.assertEqual(cart.amount_total, 144.0)
@@ -122,12 +149,15 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         body = self._emailed_body(cart)
         self.assertIn("Qty: 1 &#215; $\N{NO-BREAK SPACE}120.00", body.replace("\u00d7", "&#215;"))
         for label, amount in (("Subtotal", "120.00"), ("Taxes", "24.00"), ("Total", "144.00")):
-            self.assertRegex(body, r"%s</td>\s*<td[^>]*>\$\N{NO-BREAK SPACE}%s<" % (label, re.escape(amount)))
+            self.assertRegex(
+                body, r"%s</td>\s*<td[^>]*>\$\N{NO-BREAK SPACE}%s<" % (label, re.escape(amount))
+            )
 
         config.set_param("account.show_line_subtotals_tax_selection", "tax_included")
         other = self._abandoned_cart(
             partner=self.env["res.partner"].create({"name": "Other", "email": "other@example.com"}),
-            lines=[(self.chair, 1)])
+            lines=[(self.chair, 1)],
+        )
         body = self._emailed_body(other)
         self.assertIn("Qty: 1 &#215; $\N{NO-BREAK SPACE}144.00", body.replace("\u00d7", "&#215;"))
         self.assertNotIn("Subtotal", body)
@@ -136,15 +166,25 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
         cart = self._abandoned_cart(lines=[(self.chair, 1)])
         if "is_delivery" not in cart.order_line:
             self.skipTest("delivery is not installed")
-        carrier_product = self.env["product.product"].create({
-            # Published: the engine skips carts holding an unpublished product.
-            "name": "Test Courier", "type": "service", "list_price": 7.0, "taxes_id": [(6, 0, [])],
-            "is_published": True,
-        })
-        self.env["sale.order.line"].create({
-            "order_id": cart.id, "product_id": carrier_product.id, "product_uom_qty": 1,
-            "price_unit": 7.0, "is_delivery": True,
-        })
+        carrier_product = self.env["product.product"].create(
+            {
+                # Published: the engine skips carts holding an unpublished product.
+                "name": "Test Courier",
+                "type": "service",
+                "list_price": 7.0,
+                "taxes_id": [(6, 0, [])],
+                "is_published": True,
+            }
+        )
+        self.env["sale.order.line"].create(
+            {
+                "order_id": cart.id,
+                "product_id": carrier_product.id,
+                "product_uom_qty": 1,
+                "price_unit": 7.0,
+                "is_delivery": True,
+            }
+        )
         cart.cart_last_activity = self.now - timedelta(hours=2)
         body = self._emailed_body(cart)
         self.assertNotIn("Test Courier", body, "as in the shop's cart, shipping is no product line")
@@ -154,12 +194,15 @@ class TestAbandonedCartEmailContent(AbandonedCartCase):
     def test_amounts_are_in_the_currency_of_the_order(self):
         eur = self.env.ref("base.EUR")
         eur.active = True
-        pricelist = self.env["product.pricelist"].create({"name": "Test EUR", "currency_id": eur.id})
+        pricelist = self.env["product.pricelist"].create(
+            {"name": "Test EUR", "currency_id": eur.id}
+        )
         cart = self._abandoned_cart(lines=[(self.chair, 1)], pricelist_id=pricelist.id)
         self.assertEqual(cart.currency_id, eur)
         body = self._emailed_body(cart)
-        self.assertIn("%s\N{NO-BREAK SPACE}%s" % (
-            "{:.2f}".format(cart.amount_total), eur.symbol), body)
+        self.assertIn(
+            "%s\N{NO-BREAK SPACE}%s" % ("{:.2f}".format(cart.amount_total), eur.symbol), body
+        )
         self.assertNotIn("$\N{NO-BREAK SPACE}", body)
 
 
@@ -171,14 +214,27 @@ class TestAbandonedCartEmailQueries(AbandonedCartCase):
         """``count`` carts of different customers, two different products each."""
         carts = []
         for number in range(count):
-            products = self.env["product.product"].create([{
-                "name": "Budget Product %s-%s" % (number, side), "type": "consu", "list_price": 10.0 + side,
-                "is_published": True, "taxes_id": [(6, 0, [])],
-            } for side in (1, 2)])
-            partner = self.env["res.partner"].create({
-                "name": "Budget Buyer %s" % number, "email": "budget%s@example.com" % number,
-            })
-            carts.append(self._abandoned_cart(partner=partner, lines=[(product, 1) for product in products]))
+            products = self.env["product.product"].create(
+                [
+                    {
+                        "name": "Budget Product %s-%s" % (number, side),
+                        "type": "consu",
+                        "list_price": 10.0 + side,
+                        "is_published": True,
+                        "taxes_id": [(6, 0, [])],
+                    }
+                    for side in (1, 2)
+                ]
+            )
+            partner = self.env["res.partner"].create(
+                {
+                    "name": "Budget Buyer %s" % number,
+                    "email": "budget%s@example.com" % number,
+                }
+            )
+            carts.append(
+                self._abandoned_cart(partner=partner, lines=[(product, 1) for product in products])
+            )
         return carts
 
     def _queries_to_email(self, count):
@@ -200,8 +256,10 @@ class TestAbandonedCartEmailQueries(AbandonedCartCase):
         large = self._queries_to_email(16)
         per_cart = (large - small) / 12.0
         self.assertLessEqual(
-            per_cart, MAX_QUERIES_PER_CART,
-            "%.2f queries per e-mailed cart (%d for 4 carts, %d for 16)" % (per_cart, small, large))
+            per_cart,
+            MAX_QUERIES_PER_CART,
+            "%.2f queries per e-mailed cart (%d for 4 carts, %d for 16)" % (per_cart, small, large),
+        )
 
 
 @tagged("post_install", "-at_install")
@@ -211,26 +269,48 @@ class TestAbandonedCartEmailImages(OrderHandlingHttpCase):
     def test_every_image_of_the_email_loads_without_a_session(self):
         website = self.env["website"].browse(1)
         with file_open("product/static/img/product_chair.png", "rb") as image:
-            chair = self.env["product.product"].create({
-                "name": "Test Office Chair", "type": "consu", "list_price": 120.0, "is_published": True,
-                "image_1920": base64.b64encode(image.read()),
-            })
-        plain = self.env["product.product"].create({
-            "name": "Test Plain Mug", "type": "consu", "list_price": 5.0, "is_published": True,
-        })
-        partner = self.env["res.partner"].create({"name": "Image Buyer", "email": "images@example.com"})
-        cart = self.env["sale.order"].create({
-            "partner_id": partner.id, "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1}) for product in (chair, plain)],
-        })
-        template = website.cart_reminder_mail_template_id or website._default_cart_reminder_template()
-        body = self.env["website.abandoned.cart.mailer"]._render(cart, template)["body_html"][cart.id]
+            chair = self.env["product.product"].create(
+                {
+                    "name": "Test Office Chair",
+                    "type": "consu",
+                    "list_price": 120.0,
+                    "is_published": True,
+                    "image_1920": base64.b64encode(image.read()),
+                }
+            )
+        plain = self.env["product.product"].create(
+            {
+                "name": "Test Plain Mug",
+                "type": "consu",
+                "list_price": 5.0,
+                "is_published": True,
+            }
+        )
+        partner = self.env["res.partner"].create(
+            {"name": "Image Buyer", "email": "images@example.com"}
+        )
+        cart = self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "website_id": website.id,
+                "order_line": [
+                    (0, 0, {"product_id": product.id, "product_uom_qty": 1})
+                    for product in (chair, plain)
+                ],
+            }
+        )
+        template = (
+            website.cart_reminder_mail_template_id or website._default_cart_reminder_template()
+        )
+        body = self.env["website.abandoned.cart.mailer"]._render(cart, template)["body_html"][
+            cart.id
+        ]
         sources = _image_sources(body)
         self.assertEqual(len(sources), 3)
         base_url = cart.get_base_url()
         for source in sources:
             self.assertTrue(source.startswith(base_url + "/"), source)
-            response = self.url_open(source[len(base_url):])
+            response = self.url_open(source[len(base_url) :])
             self.assertEqual(response.status_code, 200, source)
             self.assertTrue(response.headers["Content-Type"].startswith("image/"), source)
             self.assertGreater(len(response.content), 100, source)

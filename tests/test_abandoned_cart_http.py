@@ -18,18 +18,22 @@ class TestAbandonedCartLinks(OrderHandlingHttpCase):
         self.customer = self.env["res.partner"].create(
             {"name": "Link Customer", "email": "link.customer@example.com"}
         )
-        self.cart = self.env["sale.order"].create({
-            "partner_id": self.customer.id,
-            "website_id": self.website.id,
-            "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 2})],
-        })
+        self.cart = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "website_id": self.website.id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 2})],
+            }
+        )
         self.cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
         self.website.write({"send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0})
         self.website.abandoned_cart_email_start = fields.Datetime.now() - timedelta(days=1)
 
     def test_resume_link_of_the_email_restores_the_cart(self):
         self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
-        mail = self.env["mail.mail"].search([("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)])
+        mail = self.env["mail.mail"].search(
+            [("res_id", "=", self.cart.id), ("is_cart_reminder", "=", True)]
+        )
         self.assertEqual(len(mail), 1)
         resume_path = "/shop/cart?access_token=%s&amp;revive=squash" % self.cart.access_token
         self.assertIn(resume_path, mail.body_html)

@@ -6,6 +6,7 @@ in the middle of DATA, refuses with 550, or accepts. The mail queue runs as
 Flectra's cron runs it, in its own thread and committed transactions, and the
 messages the server really received are counted.
 """
+
 import email
 import email.utils
 import socket
@@ -110,30 +111,63 @@ class TestAbandonedCartSMTP(CommittedCase):
 
     def _create_data(self, env):
         now = fields.Datetime.now()
-        self.track(env["ir.mail_server"].create({
-            "name": "Scripted test SMTP", "smtp_host": "127.0.0.1", "smtp_port": self.port,
-            "smtp_encryption": "none", "sequence": 0,
-        }))
-        website = self.track(env["website"].create({
-            "name": "SMTP Shop", "send_abandoned_cart_email": True, "cart_abandoned_delay": 1.0,
-        }))
+        self.track(
+            env["ir.mail_server"].create(
+                {
+                    "name": "Scripted test SMTP",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": self.port,
+                    "smtp_encryption": "none",
+                    "sequence": 0,
+                }
+            )
+        )
+        website = self.track(
+            env["website"].create(
+                {
+                    "name": "SMTP Shop",
+                    "send_abandoned_cart_email": True,
+                    "cart_abandoned_delay": 1.0,
+                }
+            )
+        )
         website.abandoned_cart_email_start = now - timedelta(days=1)
-        product = self.track(env["product.product"].create(
-            {"name": "SMTP Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
-        ))
-        partners = self.track(env["res.partner"].create([
-            {"name": "SMTP Buyer %s" % n, "email": "smtp.buyer%s@example.com" % n} for n in range(CARTS)
-        ]))
-        orders = self.track(env["sale.order"].create([{
-            "partner_id": partner.id, "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-        } for partner in partners]))
+        product = self.track(
+            env["product.product"].create(
+                {"name": "SMTP Mug", "list_price": 9.0, "is_published": True, "type": "consu"}
+            )
+        )
+        partners = self.track(
+            env["res.partner"].create(
+                [
+                    {"name": "SMTP Buyer %s" % n, "email": "smtp.buyer%s@example.com" % n}
+                    for n in range(CARTS)
+                ]
+            )
+        )
+        orders = self.track(
+            env["sale.order"].create(
+                [
+                    {
+                        "partner_id": partner.id,
+                        "website_id": website.id,
+                        "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+                    }
+                    for partner in partners
+                ]
+            )
+        )
         orders.write({"cart_last_activity": now - timedelta(hours=3)})
         env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(website)
-        mails = env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)])
+        mails = env["mail.mail"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", orders.ids)]
+        )
         return {
-            "website": website.id, "product": product.id, "partners": partners.ids,
-            "orders": orders.ids, "mails": mails.ids,
+            "website": website.id,
+            "product": product.id,
+            "partners": partners.ids,
+            "orders": orders.ids,
+            "mails": mails.ids,
         }
 
     def _stop_server(self):
@@ -145,9 +179,15 @@ class TestAbandonedCartSMTP(CommittedCase):
     def _remove_committed(self, env):
         # The reminders the mailer made, and the setting a test changed.
         order_ids = self.tracked(env, "sale.order").ids
-        env["mail.mail"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
-        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", order_ids)]).unlink()
-        env["ir.config_parameter"].set_param("website_sale_order_handling.cart_reminder_max_attempts", False)
+        env["mail.mail"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", order_ids)]
+        ).unlink()
+        env["mail.message"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", order_ids)]
+        ).unlink()
+        env["ir.config_parameter"].set_param(
+            "website_sale_order_handling.cart_reminder_max_attempts", False
+        )
         return super()._remove_committed(env)
 
     # -- helpers ----------------------------------------------------------
@@ -171,9 +211,12 @@ class TestAbandonedCartSMTP(CommittedCase):
 
     def _query(self, columns):
         def read(env):
-            env.cr.execute("SELECT id, %s FROM mail_mail WHERE id IN %%s ORDER BY id" % columns,
-                           (tuple(self.ids["mails"]),))
+            env.cr.execute(
+                "SELECT id, %s FROM mail_mail WHERE id IN %%s ORDER BY id" % columns,
+                (tuple(self.ids["mails"]),),
+            )
             return env.cr.fetchall()
+
         return self.snapshot(read)
 
     def _states(self):
@@ -183,19 +226,25 @@ class TestAbandonedCartSMTP(CommittedCase):
         return [row[1] for row in self._query("cart_reminder_attempts")]
 
     def _retry_delays(self, since):
-        return [fields.Datetime.from_string(row[1]) - since for row in self._query("scheduled_date")]
+        return [
+            fields.Datetime.from_string(row[1]) - since for row in self._query("scheduled_date")
+        ]
 
     def _make_due(self):
         """Time passes: the retries are due."""
-        self.commit(lambda env: env.cr.execute(
-            "UPDATE mail_mail SET scheduled_date = '2000-01-01 00:00:00' WHERE id IN %s",
-            (tuple(self.ids["mails"]),),
-        ))
+        self.commit(
+            lambda env: env.cr.execute(
+                "UPDATE mail_mail SET scheduled_date = '2000-01-01 00:00:00' WHERE id IN %s",
+                (tuple(self.ids["mails"]),),
+            )
+        )
 
     def _set_max_attempts(self, value):
-        self.commit(lambda env: env["ir.config_parameter"].set_param(
-            "website_sale_order_handling.cart_reminder_max_attempts", value
-        ))
+        self.commit(
+            lambda env: env["ir.config_parameter"].set_param(
+                "website_sale_order_handling.cart_reminder_max_attempts", value
+            )
+        )
 
     # -- tests ------------------------------------------------------------
     def test_transient_failures_are_retried_later_and_each_reminder_arrives_once(self):
@@ -229,7 +278,9 @@ class TestAbandonedCartSMTP(CommittedCase):
         self._make_due()
         self._run_queue("accept")
         self.assertEqual(self._states(), ["sent"] * CARTS)
-        recipients = sorted(email.utils.parseaddr(message["To"])[1] for message in self.server.received)
+        recipients = sorted(
+            email.utils.parseaddr(message["To"])[1] for message in self.server.received
+        )
         self.assertEqual(recipients, ["smtp.buyer%s@example.com" % n for n in range(CARTS)])
         self._make_due()
         self._run_queue("accept")
@@ -247,8 +298,11 @@ class TestAbandonedCartSMTP(CommittedCase):
         # With at most 2 attempts, a second transient failure is the last one.
         self._set_max_attempts(2)
         with self.registry.cursor() as cr:
-            cr.execute("UPDATE mail_mail SET state = 'outgoing', cart_reminder_attempts = 0"
-                       " WHERE id IN %s", (tuple(self.ids["mails"]),))
+            cr.execute(
+                "UPDATE mail_mail SET state = 'outgoing', cart_reminder_attempts = 0"
+                " WHERE id IN %s",
+                (tuple(self.ids["mails"]),),
+            )
         self._run_queue("greet421")
         self.assertEqual(self._states(), ["outgoing"] * CARTS)
         self._make_due()

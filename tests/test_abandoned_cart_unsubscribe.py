@@ -4,6 +4,7 @@ A person is their address: each guest checkout makes a new contact, so the
 opt-out is the address on Flectra's e-mail blacklist, which mass mailing
 feeds and honours too, and each link signs the address its e-mail went to.
 """
+
 import ast
 import importlib.util
 import os
@@ -26,8 +27,11 @@ class TestCartOptOutByAddress(AbandonedCartCase):
 
     def test_address_blacklisted_by_a_mailing_gets_no_reminder(self):
         cart = self._abandoned_cart()
-        other = self._abandoned_cart(partner=self.env["res.partner"].create(
-            {"name": "Still Subscribed", "email": "still.subscribed@example.com"}))
+        other = self._abandoned_cart(
+            partner=self.env["res.partner"].create(
+                {"name": "Still Subscribed", "email": "still.subscribed@example.com"}
+            )
+        )
         # What a mass mailing's unsubscribe does.
         self.env["mail.blacklist"]._add('"Test Customer" <TEST.customer@example.com>')
         self._run_cron()
@@ -36,7 +40,8 @@ class TestCartOptOutByAddress(AbandonedCartCase):
 
     def test_contact_with_two_addresses_is_skipped_when_either_is_blacklisted(self):
         two = self.env["res.partner"].create(
-            {"name": "Two Boxes", "email": "first.box@example.com, second.box@example.com"})
+            {"name": "Two Boxes", "email": "first.box@example.com, second.box@example.com"}
+        )
         cart = self._abandoned_cart(partner=two)
         self.env["mail.blacklist"]._add("second.box@example.com")
         self._run_cron()
@@ -68,37 +73,61 @@ class TestCartOptOutByAddress(AbandonedCartCase):
             (args[0], "someone.else@example.com", args[2]),  # on another address
             (args[0], "TEST.customer@example.com", args[2]),  # not the normalized form
             args[:2] + (args[2][:-1] + "0",),
-            args[:2] + ("",), ("", "", ""), (None, None, None), ("9" * 40,) + args[1:],
-            ("-1",) + args[1:], (args[0], args[1] + "\x00", args[2]),
+            args[:2] + ("",),
+            ("", "", ""),
+            (None, None, None),
+            ("9" * 40,) + args[1:],
+            ("-1",) + args[1:],
+            (args[0], args[1] + "\x00", args[2]),
         ):
             self.assertEqual(Mailer._unsubscribe(*forged), "invalid", forged)
-        self.assertFalse(self.env["mail.blacklist"].search([]).filtered(
-            lambda entry: entry.email in ("test.customer@example.com", "someone.else@example.com")))
+        self.assertFalse(
+            self.env["mail.blacklist"]
+            .search([])
+            .filtered(
+                lambda entry: (
+                    entry.email in ("test.customer@example.com", "someone.else@example.com")
+                )
+            )
+        )
         self.assertEqual(Mailer._unsubscribe(*args), "done")
         self.assertTrue(self._blacklisted("test.customer@example.com"))
         self.assertEqual(Mailer._unsubscribe(*args), "already")
 
     def test_opt_out_flag_of_previous_version_moves_to_the_blacklist(self):
         """migrations/2.0.1.3.0/pre-migrate.py, on this database's tables."""
-        path = os.path.join(get_module_path("website_sale_order_handling"),
-                            "migrations", "2.0.1.3.0", "pre-migrate.py")
+        path = os.path.join(
+            get_module_path("website_sale_order_handling"),
+            "migrations",
+            "2.0.1.3.0",
+            "pre-migrate.py",
+        )
         spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_pre", path)
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)
-        flagged = self.env["res.partner"].create({"name": "Old Opt-out", "email": "Old.OptOut@example.com"})
-        archived = self.env["res.partner"].create({"name": "Taken Off", "email": "taken.off@example.com"})
+        flagged = self.env["res.partner"].create(
+            {"name": "Old Opt-out", "email": "Old.OptOut@example.com"}
+        )
+        archived = self.env["res.partner"].create(
+            {"name": "Taken Off", "email": "taken.off@example.com"}
+        )
         self.env["mail.blacklist"]._remove(archived.email)
         self.env["base"].flush()
         cr = self.env.cr
         cr.execute("ALTER TABLE res_partner ADD COLUMN cart_reminder_opt_out BOOLEAN")
-        cr.execute("UPDATE res_partner SET cart_reminder_opt_out = TRUE WHERE id IN %s",
-                   ((flagged.id, archived.id),))
+        cr.execute(
+            "UPDATE res_partner SET cart_reminder_opt_out = TRUE WHERE id IN %s",
+            ((flagged.id, archived.id),),
+        )
         script.migrate(cr, "2.0.1.2.0")
         self.env["mail.blacklist"].invalidate_cache()
         self.assertTrue(self._blacklisted("old.optout@example.com"))
         self.assertTrue(self._blacklisted("taken.off@example.com"))
-        cart = self._abandoned_cart(partner=self.env["res.partner"].create(
-            {"name": "Old Opt-out as a guest", "email": "old.optout@example.com"}))
+        cart = self._abandoned_cart(
+            partner=self.env["res.partner"].create(
+                {"name": "Old Opt-out as a guest", "email": "old.optout@example.com"}
+            )
+        )
         self._run_cron()
         self.assertNotEmailed(cart)
 
@@ -121,11 +150,13 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
     def _guest_cart(self, email, name="Guest Shopper"):
         """A guest's cart: each checkout makes a contact of its own."""
         partner = self.env["res.partner"].create({"name": name, "email": email})
-        cart = self.env["sale.order"].create({
-            "partner_id": partner.id,
-            "website_id": self.website.id,
-            "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})],
-        })
+        cart = self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "website_id": self.website.id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})],
+            }
+        )
         cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
         return cart
 
@@ -133,7 +164,9 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
 
     def _mail_of(self, cart):
-        return self.env["mail.mail"].search([("res_id", "=", cart.id), ("is_cart_reminder", "=", True)])
+        return self.env["mail.mail"].search(
+            [("res_id", "=", cart.id), ("is_cart_reminder", "=", True)]
+        )
 
     def _one_click_url(self, cart):
         headers = ast.literal_eval(self._mail_of(cart).headers)
@@ -148,8 +181,11 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         first = self._guest_cart("guest.shopper@example.com")
         self._send()
         url = self._one_click_url(first)
-        self.assertIn(url.replace("&", "&amp;"), self._mail_of(first).body_html,
-                      "the e-mail's own link is the same page")
+        self.assertIn(
+            url.replace("&", "&amp;"),
+            self._mail_of(first).body_html,
+            "the e-mail's own link is the same page",
+        )
         response = self.opener.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
         self.assertEqual(response.status_code, 200)
         self.assertTrue(self._is_blacklisted("guest.shopper@example.com"))
@@ -164,19 +200,29 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         other = self._guest_cart("other.person@example.com", name="Other Person")
         self._send()
         url = self._one_click_url(cart)
-        for body in ({}, {"List-Unsubscribe": "one-click"}, {"List-Unsubscribe": "One-Click "},
-                     {"unsubscribe": "1"},
-                     {"confirm": "yes"}, {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}):
+        for body in (
+            {},
+            {"List-Unsubscribe": "one-click"},
+            {"List-Unsubscribe": "One-Click "},
+            {"unsubscribe": "1"},
+            {"confirm": "yes"},
+            {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        ):
             response = self.opener.post(url, data=body, timeout=30)
             self.assertEqual(response.status_code, 200, body)
             self.assertFalse(self._is_blacklisted("one.click@example.com"), body)
         # A file part named like the field is not the field.
-        response = self.opener.post(url, files={"List-Unsubscribe": ("x", b"One-Click")}, timeout=30)
+        response = self.opener.post(
+            url, files={"List-Unsubscribe": ("x", b"One-Click")}, timeout=30
+        )
         self.assertEqual(response.status_code, 200)
         self.assertFalse(self._is_blacklisted("one.click@example.com"))
         # The POST body cannot name another address than the signed one.
         response = self.opener.post(
-            url, data={"List-Unsubscribe": "One-Click", "email": "other.person@example.com"}, timeout=30)
+            url,
+            data={"List-Unsubscribe": "One-Click", "email": "other.person@example.com"},
+            timeout=30,
+        )
         self.assertEqual(response.status_code, 200)
         self.assertTrue(self._is_blacklisted("one.click@example.com"))
         self.assertFalse(self._is_blacklisted("other.person@example.com"))
@@ -201,11 +247,15 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         self.assertFalse(self._is_blacklisted("page.visitor@example.com"))
         # The button posts the page's own form back to the link.
         action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-        self.assertEqual(re.search(r'<button type="submit" name="(\w+)" value="(\w+)"', page.text).groups(),
-                         ("confirm", "1"))
+        self.assertEqual(
+            re.search(r'<button type="submit" name="(\w+)" value="(\w+)"', page.text).groups(),
+            ("confirm", "1"),
+        )
         response = self.url_open(action.replace("&amp;", "&"), data={"confirm": "1"})
         self.assertEqual(response.status_code, 200)
-        self.assertIn("You are unsubscribed", response.text, re.findall(r"<h1>.*?</h1>", response.text))
+        self.assertIn(
+            "You are unsubscribed", response.text, re.findall(r"<h1>.*?</h1>", response.text)
+        )
         self.assertTrue(self._is_blacklisted("page.visitor@example.com"))
         self.assertIn("already unsubscribed", self.url_open(url).text)
 
@@ -214,10 +264,13 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         then uses their own unsubscribe link, unsubscribes only their own
         (old) address: the link signs the address the e-mail went to."""
         user = self._new_portal_customer("sly")
-        cart = self.env["sale.order"].create({
-            "partner_id": user.partner_id.id, "website_id": self.website.id,
-            "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})],
-        })
+        cart = self.env["sale.order"].create(
+            {
+                "partner_id": user.partner_id.id,
+                "website_id": self.website.id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})],
+            }
+        )
         cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
         victim_cart = self._guest_cart("victim@example.com", name="Victim")
         self._send()
@@ -234,15 +287,16 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
         cart = self._guest_cart("odd.links@example.com")
         self._send()
         url = self._one_click_url(cart)
-        path = url[url.index("/shop/"):]
+        path = url[url.index("/shop/") :]
         for bad in (
             "/shop/cart/unsubscribe",
             "/shop/cart/unsubscribe?website=1",
-            path.replace("website=", "website=1") ,
+            path.replace("website=", "website=1"),
             path.replace("token=", "token=%00"),
             path.replace("email=", "email=%C3%28"),
             "/shop/cart/unsubscribe?website=abc&email=x&token=y",
-            "/shop/cart/unsubscribe?website=%s&email=%s&token=%s" % ("1" * 30, "a" * 5000, "b" * 64),
+            "/shop/cart/unsubscribe?website=%s&email=%s&token=%s"
+            % ("1" * 30, "a" * 5000, "b" * 64),
             # the links of e-mails sent before 2.0.1.3.0 signed a contact
             "/shop/cart/unsubscribe/%s/%s" % (cart.partner_id.id, "0" * 64),
         ):
@@ -252,7 +306,9 @@ class TestCartUnsubscribeRoute(OrderHandlingHttpCase):
                 else:
                     response = self.opener.post(
                         "http://127.0.0.1:%s%s" % (self._http_port(), bad),
-                        data={"List-Unsubscribe": "One-Click"}, timeout=30)
+                        data={"List-Unsubscribe": "One-Click"},
+                        timeout=30,
+                    )
                 self.assertEqual(response.status_code, 200, (method, bad))
                 self.assertNotIn("You are unsubscribed", response.text, (method, bad))
         self.assertFalse(self._is_blacklisted("odd.links@example.com"))

@@ -26,7 +26,9 @@ class TestCartRecoveryTracking(CartRecoveryCase):
         self.assertGreaterEqual(cart.cart_recovered_date, before)
         self.assertLessEqual(cart.cart_recovered_date, fields.Datetime.now())
         recovery = self._recoveries(order_id=cart)
-        self.assertEqual((recovery.cart_id, recovery.step, recovery.website_id), (cart, 1, self.website))
+        self.assertEqual(
+            (recovery.cart_id, recovery.step, recovery.website_id), (cart, 1, self.website)
+        )
 
     def test_confirmation_after_window_records_nothing(self):
         self.assertEqual(self.website.cart_recovery_window_days, 7, "7 days by default")
@@ -45,7 +47,9 @@ class TestCartRecoveryTracking(CartRecoveryCase):
             self.website.cart_recovery_window_days = 0
 
     def test_step_of_a_follow_up_reminder(self):
-        self.env["website.cart.reminder"].create({"website_id": self.website.id, "delay_hours": 1.0})
+        self.env["website.cart.reminder"].create(
+            {"website_id": self.website.id, "delay_hours": 1.0}
+        )
         cart = self._emailed_cart()
         cart.cart_reminder_last_sent = fields.Datetime.now() - timedelta(hours=2)
         self._run_cron()
@@ -64,7 +68,9 @@ class TestCartRecoveryTracking(CartRecoveryCase):
     # --- The three paths, each counted once ------------------------------------
     def test_path_resume_link_then_payment(self):
         cart = self._emailed_cart()
-        self.assertEqual(self.env["sale.order"]._register_cart_resume_click(cart.access_token), cart)
+        self.assertEqual(
+            self.env["sale.order"]._register_cart_resume_click(cart.access_token), cart
+        )
         self.assertEqual(cart.cart_resume_click_count, 1)
         # Payment confirms the order as the salesperson's button does: action_confirm.
         cart.action_confirm()
@@ -87,19 +93,25 @@ class TestCartRecoveryTracking(CartRecoveryCase):
         reminded.with_user(self.salesman).action_confirm_web_orders()
         self.assertEqual(reminded.state, "sale")
         self.assertFalse(reminded.cart_recovery_step)
-        self.assertEqual(len(self._recoveries(cart_id=reminded) | self._recoveries(order_id=reminded)), 1)
+        self.assertEqual(
+            len(self._recoveries(cart_id=reminded) | self._recoveries(order_id=reminded)), 1
+        )
 
     def test_path_guest_back_under_a_new_contact_with_the_same_address(self):
         """Each guest checkout makes a contact: the person is their address."""
         first_visit = self._new_customer("Guest Returning", email="guest.returning@example.com")
         reminded = self._emailed_cart(partner=first_visit, sent_days_ago=2)
-        second_visit = self._new_customer("Guest Returning Again", email="Guest.Returning@Example.com")
+        second_visit = self._new_customer(
+            "Guest Returning Again", email="Guest.Returning@Example.com"
+        )
         new_cart = self._create_web_order(partner=second_visit, lines=[(self.service, 2)])
         new_cart.action_confirm()
         self.assertEqual(new_cart.cart_recovered_cart_id, reminded)
         self.assertEqual(len(self._recoveries(cart_id=reminded)), 1)
         # A third visit, another new contact: that reminder is spent, the new order credits nothing.
-        third_visit = self._new_customer("Guest Returning Thrice", email="guest.returning@example.com")
+        third_visit = self._new_customer(
+            "Guest Returning Thrice", email="guest.returning@example.com"
+        )
         again = self._create_web_order(partner=third_visit, lines=[(self.service, 1)])
         again.action_confirm()
         self.assertFalse(again.cart_recovered_cart_id)
@@ -145,7 +157,9 @@ class TestCartRecoveryTracking(CartRecoveryCase):
         self.assertEqual(first.cart_recovered_cart_id, newer)
         second = self._create_web_order(lines=[(self.service, 6)])
         second.action_confirm()
-        self.assertEqual(second.cart_recovered_cart_id, older, "each reminded cart is credited once")
+        self.assertEqual(
+            second.cart_recovered_cart_id, older, "each reminded cart is credited once"
+        )
         third = self._create_web_order(lines=[(self.service, 7)])
         third.action_confirm()
         self.assertFalse(third.cart_recovered_cart_id)
@@ -229,7 +243,8 @@ class TestCartResumeClicks(CartRecoveryCase):
         self.env.cr.execute("SET LOCAL enable_seqscan = off")
         self.env.cr.execute(
             "EXPLAIN UPDATE sale_order SET cart_resume_click_count = 1 WHERE access_token = %s",
-            (cart.access_token,))
+            (cart.access_token,),
+        )
         plan = "\n".join(row[0] for row in self.env.cr.fetchall())
         self.assertIn("sale_order_wsoh_access_token_index", plan)
 
@@ -238,9 +253,20 @@ class TestCartResumeClicks(CartRecoveryCase):
         never_emailed = self._create_web_order(lines=[(self.service, 1)])
         never_emailed._portal_ensure_token()
         Order = self.env["sale.order"]
-        for token in (None, "", False, 42, ["x"], "x" * 5000, "nul\x00byte", str(cart.id),
-                      cart.access_token + "x", cart.access_token.upper(), "' OR 1=1 --",
-                      never_emailed.access_token):
+        for token in (
+            None,
+            "",
+            False,
+            42,
+            ["x"],
+            "x" * 5000,
+            "nul\x00byte",
+            str(cart.id),
+            cart.access_token + "x",
+            cart.access_token.upper(),
+            "' OR 1=1 --",
+            never_emailed.access_token,
+        ):
             self.assertFalse(Order._register_cart_resume_click(token), repr(token))
         cart.action_confirm()
         self.assertFalse(Order._register_cart_resume_click(cart.access_token), "not a cart anymore")
@@ -263,21 +289,28 @@ class TestCartResumeClickRoute(OrderHandlingHttpCase):
             partner = self.env["res.partner"].create(
                 {"name": name, "email": "%s@example.com" % name.lower().replace(" ", ".")}
             )
-            cart = self.env["sale.order"].create({
-                "partner_id": partner.id, "website_id": self.website.id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-            })
+            cart = self.env["sale.order"].create(
+                {
+                    "partner_id": partner.id,
+                    "website_id": self.website.id,
+                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+                }
+            )
             cart.cart_last_activity = fields.Datetime.now() - timedelta(hours=5)
             self.carts |= cart
         self.env["website.abandoned.cart.mailer"]._cron_send_abandoned_cart_email()
         self.assertEqual(self.carts.mapped("cart_reminder_count"), [1, 1])
-        self.last_event_id = self.env["website.cart.recovery.event"].search(
-            [], order="id desc", limit=1).id
+        self.last_event_id = (
+            self.env["website.cart.recovery.event"].search([], order="id desc", limit=1).id
+        )
 
     def test_resume_link_counts_a_click_and_bad_links_never_fail(self):
         cart, neighbour = self.carts
-        self.assertTrue(cart.get_cart_resume_url().endswith(
-            "/shop/cart?access_token=%s&revive=squash" % cart.access_token))
+        self.assertTrue(
+            cart.get_cart_resume_url().endswith(
+                "/shop/cart?access_token=%s&revive=squash" % cart.access_token
+            )
+        )
         response = self.url_open("/shop/cart?access_token=%s&revive=squash" % cart.access_token)
         self.assertEqual(response.status_code, 200)
         self.assertIn("Click Test Kettle", response.text)
@@ -296,7 +329,8 @@ class TestCartResumeClickRoute(OrderHandlingHttpCase):
             self.assertEqual(self.url_open(path).status_code, status, path)
         # The neighbour's cart id in a link, without its token, counts nothing.
         self.assertEqual(
-            self.url_open("/shop/cart?access_token=%s&revive=squash" % neighbour.id).status_code, 404
+            self.url_open("/shop/cart?access_token=%s&revive=squash" % neighbour.id).status_code,
+            404,
         )
         self.carts.invalidate_cache()
         self.assertEqual(self.carts.mapped("cart_resume_click_count"), [1, 0])
@@ -328,23 +362,51 @@ class TestCartRecoveryConcurrency(CommittedCase):
 
     def _create_data(self, env):
         website = self.track(env["website"].create({"name": "Recovery Race Shop"}))
-        product = self.track(env["product.product"].create(
-            {"name": "Race Gift Card", "type": "service", "list_price": 20.0, "is_published": True}
-        ))
-        partner = self.track(env["res.partner"].create({"name": "Race Buyer", "email": "race.buyer@example.com"}))
-        orders = self.track(env["sale.order"].create([{
-            "partner_id": partner.id,
-            "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
-        } for _n in range(3)]))
+        product = self.track(
+            env["product.product"].create(
+                {
+                    "name": "Race Gift Card",
+                    "type": "service",
+                    "list_price": 20.0,
+                    "is_published": True,
+                }
+            )
+        )
+        partner = self.track(
+            env["res.partner"].create({"name": "Race Buyer", "email": "race.buyer@example.com"})
+        )
+        orders = self.track(
+            env["sale.order"].create(
+                [
+                    {
+                        "partner_id": partner.id,
+                        "website_id": website.id,
+                        "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+                    }
+                    for _n in range(3)
+                ]
+            )
+        )
         # The first one was e-mailed yesterday (as the cron's claim leaves it).
-        orders[0].write({"cart_reminder_count": 1, "cart_reminder_last_sent": fields.Datetime.now() - timedelta(days=1)})
-        return {"website": website.id, "product": product.id, "partner": partner.id, "orders": orders.ids}
+        orders[0].write(
+            {
+                "cart_reminder_count": 1,
+                "cart_reminder_last_sent": fields.Datetime.now() - timedelta(days=1),
+            }
+        )
+        return {
+            "website": website.id,
+            "product": product.id,
+            "partner": partner.id,
+            "orders": orders.ids,
+        }
 
     def _remove_committed(self, env):
         # The orders' messages; confirmed orders are cancelled to be unlinked.
         orders = self.tracked(env, "sale.order")
-        env["mail.message"].search([("model", "=", "sale.order"), ("res_id", "in", orders.ids)]).unlink()
+        env["mail.message"].search(
+            [("model", "=", "sale.order"), ("res_id", "in", orders.ids)]
+        ).unlink()
         orders.write({"state": "cancel"})
         return super()._remove_committed(env)
 
@@ -399,7 +461,12 @@ class TestCartRecoveryConcurrency(CommittedCase):
                 (tuple(self.ids["orders"]), tuple(self.ids["orders"])),
             )
             self.assertEqual(cr.fetchall(), [(reminded, first)])
-            cr.execute("SELECT id, state, cart_recovered_cart_id FROM sale_order WHERE id IN %s ORDER BY id",
-                       (tuple(self.ids["orders"]),))
-            self.assertEqual(cr.fetchall(), [(reminded, "draft", None), (first, "sale", reminded),
-                                             (second, "sale", None)])
+            cr.execute(
+                "SELECT id, state, cart_recovered_cart_id FROM sale_order"
+                " WHERE id IN %s ORDER BY id",
+                (tuple(self.ids["orders"]),),
+            )
+            self.assertEqual(
+                cr.fetchall(),
+                [(reminded, "draft", None), (first, "sale", reminded), (second, "sale", None)],
+            )

@@ -1,4 +1,5 @@
 """Inventory's "Email Confirmation picking", narrowed to customer deliveries."""
+
 import threading
 from unittest.mock import patch
 
@@ -13,16 +14,26 @@ class DeliveryEmailCase(OrderHandlingCase):
         super().setUpClass()
         cls.company.stock_move_email_validation = True
         cls.shipping = cls.env["res.partner"].create(
-            {"name": "Front Desk", "type": "delivery", "parent_id": cls.customer.id,
-             "email": "frontdesk@example.com"}
+            {
+                "name": "Front Desk",
+                "type": "delivery",
+                "parent_id": cls.customer.id,
+                "email": "frontdesk@example.com",
+            }
         )
-        cls.vendor = cls.env["res.partner"].create({"name": "Lamp Vendor", "email": "v@example.com"})
+        cls.vendor = cls.env["res.partner"].create(
+            {"name": "Lamp Vendor", "email": "v@example.com"}
+        )
 
     def _delivery_emails(self, picking):
-        return self.env["mail.message"].search([
-            ("model", "=", "stock.picking"), ("res_id", "=", picking.id),
-            ("message_type", "=", "comment"), ("subject", "ilike", "Delivery Order"),
-        ])
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", "stock.picking"),
+                ("res_id", "=", picking.id),
+                ("message_type", "=", "comment"),
+                ("subject", "ilike", "Delivery Order"),
+            ]
+        )
 
     def _validate(self, picking, qty=None):
         """Validate as a user does; a partial quantity creates a backorder."""
@@ -48,7 +59,9 @@ class TestDeliveryEmail(DeliveryEmailCase):
         picking = self._validate(order.picking_ids)
         emails = self._delivery_emails(picking)
         self.assertEqual(len(emails), 1)
-        self.assertEqual(emails.partner_ids, self.customer, "the customer, not the delivery contact")
+        self.assertEqual(
+            emails.partner_ids, self.customer, "the customer, not the delivery contact"
+        )
         picking._send_confirmation_email()
         self.assertEqual(len(self._delivery_emails(picking)), 1, "never twice for one delivery")
 
@@ -72,8 +85,11 @@ class TestDeliveryEmail(DeliveryEmailCase):
     def test_customer_return_sends_nothing(self):
         order = self._confirmed_web_order()
         delivery = self._validate(order.picking_ids)
-        wizard = Form(self.env["stock.return.picking"].with_context(
-            active_id=delivery.id, active_model="stock.picking")).save()
+        wizard = Form(
+            self.env["stock.return.picking"].with_context(
+                active_id=delivery.id, active_model="stock.picking"
+            )
+        ).save()
         returned = self.env["stock.picking"].browse(wizard.create_returns()["res_id"])
         self._validate(returned)
         self.assertEqual(returned.location_dest_id.usage, "internal")
@@ -82,17 +98,28 @@ class TestDeliveryEmail(DeliveryEmailCase):
     def test_vendor_return_and_internal_transfer_send_nothing(self):
         stock = self.warehouse.lot_stock_id
         out_type = self.warehouse.out_type_id
-        vendor_return = self.env["stock.picking"].create({
-            "partner_id": self.vendor.id,
-            "picking_type_id": out_type.id,
-            "location_id": stock.id,
-            "location_dest_id": self.env.ref("stock.stock_location_suppliers").id,
-            "move_lines": [(0, 0, {
-                "name": "return", "product_id": self.product.id, "product_uom_qty": 1,
-                "product_uom": self.product.uom_id.id, "location_id": stock.id,
+        vendor_return = self.env["stock.picking"].create(
+            {
+                "partner_id": self.vendor.id,
+                "picking_type_id": out_type.id,
+                "location_id": stock.id,
                 "location_dest_id": self.env.ref("stock.stock_location_suppliers").id,
-            })],
-        })
+                "move_lines": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "return",
+                            "product_id": self.product.id,
+                            "product_uom_qty": 1,
+                            "product_uom": self.product.uom_id.id,
+                            "location_id": stock.id,
+                            "location_dest_id": self.env.ref("stock.stock_location_suppliers").id,
+                        },
+                    )
+                ],
+            }
+        )
         vendor_return.action_confirm()
         vendor_return.action_assign()
         self._validate(vendor_return)
@@ -100,15 +127,27 @@ class TestDeliveryEmail(DeliveryEmailCase):
         self.assertFalse(self._delivery_emails(vendor_return))
 
         shelf = self.env["stock.location"].create({"name": "Shelf 2", "location_id": stock.id})
-        internal = self.env["stock.picking"].create({
-            "picking_type_id": self.warehouse.int_type_id.id,
-            "location_id": stock.id, "location_dest_id": shelf.id,
-            "move_lines": [(0, 0, {
-                "name": "move", "product_id": self.product.id, "product_uom_qty": 1,
-                "product_uom": self.product.uom_id.id, "location_id": stock.id,
+        internal = self.env["stock.picking"].create(
+            {
+                "picking_type_id": self.warehouse.int_type_id.id,
+                "location_id": stock.id,
                 "location_dest_id": shelf.id,
-            })],
-        })
+                "move_lines": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "move",
+                            "product_id": self.product.id,
+                            "product_uom_qty": 1,
+                            "product_uom": self.product.uom_id.id,
+                            "location_id": stock.id,
+                            "location_dest_id": shelf.id,
+                        },
+                    )
+                ],
+            }
+        )
         internal.action_confirm()
         internal.action_assign()
         self._validate(internal)
@@ -122,17 +161,23 @@ class TestDeliveryBesideOtherAddons(DeliveryEmailCase):
 
     def test_real_cost_carrier_ships_and_adds_its_line_to_the_order(self):
         carrier_product = self.env["product.product"].create(
-            {"name": "Test Courier Service", "type": "service", "list_price": 0.0,
-             "taxes_id": [(6, 0, [])]}
+            {
+                "name": "Test Courier Service",
+                "type": "service",
+                "list_price": 0.0,
+                "taxes_id": [(6, 0, [])],
+            }
         )
-        carrier = self.env["delivery.carrier"].create({
-            "name": "Test Courier",
-            "delivery_type": "fixed",
-            "fixed_price": 7.5,
-            "integration_level": "rate_and_ship",
-            "invoice_policy": "real",
-            "product_id": carrier_product.id,
-        })
+        carrier = self.env["delivery.carrier"].create(
+            {
+                "name": "Test Courier",
+                "delivery_type": "fixed",
+                "fixed_price": 7.5,
+                "integration_level": "rate_and_ship",
+                "invoice_policy": "real",
+                "product_id": carrier_product.id,
+            }
+        )
         order = self._confirmed_web_order()
         picking = order.picking_ids
         picking.carrier_id = carrier
@@ -142,7 +187,9 @@ class TestDeliveryBesideOtherAddons(DeliveryEmailCase):
         delivery_line = order.order_line.filtered("is_delivery")
         self.assertEqual(delivery_line.product_id, carrier_product)
         self.assertEqual(delivery_line.price_unit, 7.5)
-        self.assertEqual(len(self._delivery_emails(picking)), 1, "and the customer is e-mailed once")
+        self.assertEqual(
+            len(self._delivery_emails(picking)), 1, "and the customer is e-mailed once"
+        )
 
     def test_sms_leaves_even_with_the_email_setting_off(self):
         self.company.stock_move_email_validation = False
@@ -155,10 +202,15 @@ class TestDeliveryBesideOtherAddons(DeliveryEmailCase):
         # and catch the SMS instead of sending it.
         texted = []
         Picking = type(self.env["stock.picking"])
-        with patch.object(threading.current_thread(), "testing", False), \
-                patch.object(self.env.registry, "in_test_mode", return_value=False), \
-                patch.object(Picking, "_message_sms_with_template",
-                             lambda picking, **kwargs: texted.append(picking.id)):
+        with (
+            patch.object(threading.current_thread(), "testing", False),
+            patch.object(self.env.registry, "in_test_mode", return_value=False),
+            patch.object(
+                Picking,
+                "_message_sms_with_template",
+                lambda picking, **kwargs: texted.append(picking.id),
+            ),
+        ):
             picking._send_confirmation_email()
         self.assertEqual(texted, [picking.id])
         self.assertFalse(self._delivery_emails(picking))

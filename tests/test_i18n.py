@@ -1,4 +1,5 @@
 """Translations: the committed .pot matches what the module says today."""
+
 import io
 import os
 
@@ -21,8 +22,7 @@ class TestTranslationTemplate(SavepointCase):
         return {
             entry.msgid
             for entry in catalog
-            if entry.msgid
-            and not all("_demo" in ref for ref, _line in entry.occurrences)
+            if entry.msgid and not all("_demo" in ref for ref, _line in entry.occurrences)
         }
 
     def test_committed_pot_is_current(self):
@@ -46,20 +46,24 @@ class TestFrenchReturnForm(OrderHandlingHttpCase):
         self.env["res.lang"]._activate_lang("fr_FR")
         self.env["ir.module.module"].search([("name", "=", MODULE)])._update_translations("fr_FR")
         website = self.env["website"].browse(1)
-        website.write({
-            "language_ids": [(4, self.env.ref("base.lang_fr").id)],
-            "allow_online_returns": True,
-            "return_window_days": 30,
-        })
+        website.write(
+            {
+                "language_ids": [(4, self.env.ref("base.lang_fr").id)],
+                "allow_online_returns": True,
+                "return_window_days": 30,
+            }
+        )
         customer = self._new_portal_customer("french_customer", lang="fr_FR")
         product = self.env["product.product"].create(
             {"name": "Lampe", "type": "consu", "list_price": 30.0, "is_published": True}
         )
-        order = self.env["sale.order"].create({
-            "partner_id": customer.partner_id.id,
-            "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
-        })
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": customer.partner_id.id,
+                "website_id": website.id,
+                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
+            }
+        )
         order.action_confirm()
         for move in order.picking_ids.move_lines:
             move.quantity_done = move.product_uom_qty

@@ -1,4 +1,5 @@
 """What installing the add-on brings, and what an upgrade leaves alone."""
+
 from datetime import timedelta
 
 from flectra import fields
@@ -49,7 +50,10 @@ class TestInstall(OrderHandlingCase):
     def test_first_install_gives_old_carts_their_last_change_as_activity(self):
         cart = self._cart_without_activity()
         backend_quote = self.env["sale.order"].create(
-            {"partner_id": self.customer.id, "order_line": [(0, 0, {"product_id": self.product.id})]}
+            {
+                "partner_id": self.customer.id,
+                "order_line": [(0, 0, {"product_id": self.product.id})],
+            }
         )
         self.env["base"].flush()
         backfill_cart_last_activity(self.env.cr)

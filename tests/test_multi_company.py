@@ -1,5 +1,6 @@
 """Two companies: every money and stock document of an order belongs to the
 order's company, whichever company the user who acts on it works in."""
+
 from datetime import timedelta
 
 from flectra import fields
@@ -18,11 +19,13 @@ class TestMultiCompany(ReturnMixin, RefundCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.company_a = cls.company
-        cls.company_b = cls.env["res.company"].create({
-            "name": "Shop B Company",
-            "currency_id": cls.company_a.currency_id.id,
-            "email": "shop-b@example.com",
-        })
+        cls.company_b = cls.env["res.company"].create(
+            {
+                "name": "Shop B Company",
+                "currency_id": cls.company_a.currency_id.id,
+                "email": "shop-b@example.com",
+            }
+        )
         cls.env.user.company_ids |= cls.company_b
         cls.company_a.chart_template_id.try_loading(company=cls.company_b)
         cls.bank_b = cls.env["account.journal"].search(
@@ -39,21 +42,35 @@ class TestMultiCompany(ReturnMixin, RefundCase):
         )
         both = [(6, 0, (cls.company_a | cls.company_b).ids)]
         cls.seller_b = new_test_user(
-            cls.env, login="mc_seller_b", groups="sales_team.group_sale_salesman",
-            company_id=cls.company_b.id, company_ids=[(6, 0, cls.company_b.ids)],
+            cls.env,
+            login="mc_seller_b",
+            groups="sales_team.group_sale_salesman",
+            company_id=cls.company_b.id,
+            company_ids=[(6, 0, cls.company_b.ids)],
         )
         cls.seller_a_only = new_test_user(
-            cls.env, login="mc_seller_a", groups="sales_team.group_sale_salesman",
-            company_id=cls.company_a.id, company_ids=[(6, 0, cls.company_a.ids)],
+            cls.env,
+            login="mc_seller_a",
+            groups="sales_team.group_sale_salesman",
+            company_id=cls.company_a.id,
+            company_ids=[(6, 0, cls.company_a.ids)],
         )
-        cls.team_b = cls.env["crm.team"].create({
-            "name": "Shop B Team", "company_id": cls.company_b.id,
-            "member_ids": [(6, 0, (cls.seller_b | cls.seller_a_only).ids)],
-        })
-        cls.website_b = cls.env["website"].create({
-            "name": "Shop B", "company_id": cls.company_b.id, "salesteam_id": cls.team_b.id,
-            "allow_online_returns": True, "return_window_days": 30,
-        })
+        cls.team_b = cls.env["crm.team"].create(
+            {
+                "name": "Shop B Team",
+                "company_id": cls.company_b.id,
+                "member_ids": [(6, 0, (cls.seller_b | cls.seller_a_only).ids)],
+            }
+        )
+        cls.website_b = cls.env["website"].create(
+            {
+                "name": "Shop B",
+                "company_id": cls.company_b.id,
+                "salesteam_id": cls.team_b.id,
+                "allow_online_returns": True,
+                "return_window_days": 30,
+            }
+        )
         cls.pricelist_b = cls.env["product.pricelist"].create(
             {"name": "Shop B Prices", "currency_id": cls.company_b.currency_id.id}
         )
@@ -64,16 +81,18 @@ class TestMultiCompany(ReturnMixin, RefundCase):
         )
 
     def _order_b(self, qty=3):
-        return self.env["sale.order"].create({
-            "partner_id": self.customer.id,
-            "company_id": self.company_b.id,
-            "website_id": self.website_b.id,
-            "warehouse_id": self.warehouse_b.id,
-            "pricelist_id": self.pricelist_b.id,
-            "team_id": self.team_b.id,
-            "user_id": self.seller_b.id,
-            "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": qty})],
-        })
+        return self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "company_id": self.company_b.id,
+                "website_id": self.website_b.id,
+                "warehouse_id": self.warehouse_b.id,
+                "pricelist_id": self.pricelist_b.id,
+                "team_id": self.team_b.id,
+                "user_id": self.seller_b.id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": qty})],
+            }
+        )
 
     def _paid_order_b(self, qty=3):
         self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "True")
@@ -117,8 +136,12 @@ class TestMultiCompany(ReturnMixin, RefundCase):
         order = self._paid_order_b()
         self._deliver(order)
         self.assertCompanyB(order.picking_ids, "the delivery")
-        request = self.env["sale.return.request"].sudo()._create_from_portal(
-            order, {order.order_line.id: {"quantity": 2, "reason": self.reason_b}}
+        request = (
+            self.env["sale.return.request"]
+            .sudo()
+            ._create_from_portal(
+                order, {order.order_line.id: {"quantity": 2, "reason": self.reason_b}}
+            )
         )
         as_manager = self._as_manager_in_a(request)
         as_manager.action_approve()
@@ -141,14 +164,24 @@ class TestMultiCompany(ReturnMixin, RefundCase):
         cart_b = self._order_b()
         (cart_a | cart_b).write({"cart_last_activity": now - timedelta(hours=3)})
         # The cron runs in company A (its user's company).
-        self.env.ref("website_sale_order_handling.ir_cron_send_abandoned_cart_email").method_direct_trigger()
+        self.env.ref(
+            "website_sale_order_handling.ir_cron_send_abandoned_cart_email"
+        ).method_direct_trigger()
         for cart in (cart_a, cart_b):
             mails = self.env["mail.mail"].search(
-                [("model", "=", "sale.order"), ("res_id", "=", cart.id), ("is_cart_reminder", "=", True)]
+                [
+                    ("model", "=", "sale.order"),
+                    ("res_id", "=", cart.id),
+                    ("is_cart_reminder", "=", True),
+                ]
             )
             self.assertEqual(len(mails), 1, cart.website_id.name)
         mail_b = self.env["mail.mail"].search(
-            [("model", "=", "sale.order"), ("res_id", "=", cart_b.id), ("is_cart_reminder", "=", True)]
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", cart_b.id),
+                ("is_cart_reminder", "=", True),
+            ]
         )
         self.assertIn("Shop B", mail_b.subject)
 
@@ -160,4 +193,6 @@ class TestMultiCompany(ReturnMixin, RefundCase):
             with MockRequest(website.env, website=website):
                 values = website._prepare_sale_order_values(self.customer, self.pricelist_b)
             assigned |= self.env["res.users"].browse(values["user_id"])
-        self.assertEqual(assigned, self.seller_b, "a salesperson who cannot work in company B gets no turn")
+        self.assertEqual(
+            assigned, self.seller_b, "a salesperson who cannot work in company B gets no turn"
+        )

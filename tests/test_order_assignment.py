@@ -1,4 +1,5 @@
 """Web orders go to a salesperson: fixed, round robin, or the customer's own."""
+
 import threading
 
 from flectra import api
@@ -16,11 +17,20 @@ class TestOrderAssignment(OrderHandlingCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.anna = new_test_user(cls.env, login="rr_anna", groups="sales_team.group_sale_salesman")
-        cls.bruno = new_test_user(cls.env, login="rr_bruno", groups="sales_team.group_sale_salesman")
-        cls.carla = new_test_user(cls.env, login="rr_carla", groups="sales_team.group_sale_salesman")
-        cls.fixed = new_test_user(cls.env, login="rr_fixed", groups="sales_team.group_sale_salesman")
+        cls.bruno = new_test_user(
+            cls.env, login="rr_bruno", groups="sales_team.group_sale_salesman"
+        )
+        cls.carla = new_test_user(
+            cls.env, login="rr_carla", groups="sales_team.group_sale_salesman"
+        )
+        cls.fixed = new_test_user(
+            cls.env, login="rr_fixed", groups="sales_team.group_sale_salesman"
+        )
         cls.team = cls.env["crm.team"].create(
-            {"name": "Round Robin Team", "member_ids": [(6, 0, (cls.anna | cls.bruno | cls.carla).ids)]}
+            {
+                "name": "Round Robin Team",
+                "member_ids": [(6, 0, (cls.anna | cls.bruno | cls.carla).ids)],
+            }
         )
         cls.website = cls.env["website"].create(
             {"name": "Assignment Shop", "salesteam_id": cls.team.id, "salesperson_id": cls.fixed.id}
@@ -46,8 +56,11 @@ class TestOrderAssignment(OrderHandlingCase):
             {"partner_id": self.partner.id, "website_id": self.website.id, "user_id": self.anna.id}
         )
         mails = self.env["mail.mail"].search(
-            [("model", "=", "sale.order"), ("res_id", "=", cart.id),
-             ("recipient_ids", "in", self.anna.partner_id.ids)]
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", cart.id),
+                ("recipient_ids", "in", self.anna.partner_id.ids),
+            ]
         )
         self.assertEqual(mails.mapped("state"), ["outgoing"])
 
@@ -96,7 +109,9 @@ class TestOrderAssignment(OrderHandlingCase):
         self.website.write({"order_assignment_mode": "round_robin", "salesperson_id": False})
         self.team.member_ids = [(5,)]
         with MockRequest(self.env, website=self.website):
-            order = self.website.with_context(website_id=self.website.id).sale_get_order(force_create=True)
+            order = self.website.with_context(website_id=self.website.id).sale_get_order(
+                force_create=True
+            )
         self.assertTrue(order)
         self.assertFalse(order.user_id)
         self.assertEqual(order.team_id, self.team)
@@ -122,17 +137,30 @@ class TestRoundRobinConcurrency(CommittedCase):
         self.ids = self.commit(self._create_data)
 
     def _create_data(self, env):
-        users = env["res.users"].create([
-            {"name": "Race %s" % n, "login": "race_%s" % n,
-             "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])]}
-            for n in ("a", "b")
-        ])
+        users = env["res.users"].create(
+            [
+                {
+                    "name": "Race %s" % n,
+                    "login": "race_%s" % n,
+                    "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])],
+                }
+                for n in ("a", "b")
+            ]
+        )
         self.track(users.partner_id)
         self.track(users)
-        team = self.track(env["crm.team"].create({"name": "Race Team", "member_ids": [(6, 0, users.ids)]}))
-        website = self.track(env["website"].create(
-            {"name": "Race Shop", "salesteam_id": team.id, "order_assignment_mode": "round_robin"}
-        ))
+        team = self.track(
+            env["crm.team"].create({"name": "Race Team", "member_ids": [(6, 0, users.ids)]})
+        )
+        website = self.track(
+            env["website"].create(
+                {
+                    "name": "Race Shop",
+                    "salesteam_id": team.id,
+                    "order_assignment_mode": "round_robin",
+                }
+            )
+        )
         return {"users": users.ids, "team": team.id, "website": website.id}
 
     def _remove_committed(self, env):
@@ -171,8 +199,12 @@ class TestRoundRobinConcurrency(CommittedCase):
 class TestPortalOrderAssignment(OrderHandlingHttpCase):
     def test_logged_in_customer_cart_follows_the_websites_rule(self):
         website = self.env["website"].browse(1)
-        seller = new_test_user(self.env, login="portal_rr_seller", groups="sales_team.group_sale_salesman")
-        team = self.env["crm.team"].create({"name": "Portal Team", "member_ids": [(6, 0, seller.ids)]})
+        seller = new_test_user(
+            self.env, login="portal_rr_seller", groups="sales_team.group_sale_salesman"
+        )
+        team = self.env["crm.team"].create(
+            {"name": "Portal Team", "member_ids": [(6, 0, seller.ids)]}
+        )
         website.write({"salesteam_id": team.id, "order_assignment_mode": "round_robin"})
         product = self.env["product.product"].create(
             {"name": "Portal Lamp", "list_price": 10.0, "is_published": True}

@@ -1,4 +1,5 @@
 """The web order's statuses, driven through the shop as a customer drives them."""
+
 from flectra.tests import tagged
 from flectra.tests.common import new_test_user
 
@@ -14,8 +15,13 @@ class TestWebOrderStatuses(OrderHandlingHttpCase):
             [("company_id", "=", self.website.company_id.id)], limit=1
         )
         self.product = self.env["product.product"].create(
-            {"name": "Flow Lamp", "type": "product", "list_price": 40.0,
-             "is_published": True, "taxes_id": [(6, 0, [])]}
+            {
+                "name": "Flow Lamp",
+                "type": "product",
+                "list_price": 40.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+            }
         )
         self.env["stock.quant"]._update_available_quantity(self.product, warehouse.lot_stock_id, 10)
         self.transfer = self.env.ref("payment.payment_acquirer_transfer")
@@ -85,10 +91,17 @@ class TestPayInStore(OrderHandlingHttpCase):
     def setUp(self):
         super().setUp()
         self.website = self.env["website"].browse(1)
-        self.pay_in_store = self.env.ref("website_sale_order_handling.payment_acquirer_pay_in_store")
+        self.pay_in_store = self.env.ref(
+            "website_sale_order_handling.payment_acquirer_pay_in_store"
+        )
         self.product = self.env["product.product"].create(
-            {"name": "Store Kettle", "type": "consu", "list_price": 25.0,
-             "is_published": True, "taxes_id": [(6, 0, [])]}
+            {
+                "name": "Store Kettle",
+                "type": "consu",
+                "list_price": 25.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+            }
         )
         self.customer = self._new_portal_customer("store_customer")
 

@@ -1,4 +1,5 @@
 """The Website > Orders queues show the right orders; To Confirm confirms in bulk."""
+
 from datetime import timedelta
 
 from lxml import etree
@@ -35,7 +36,9 @@ class TestOrderQueues(OrderHandlingCase):
         cls.backend_quote = cls.env["sale.order"].create(
             {"partner_id": cls.customer.id, "order_line": [(0, 0, {"product_id": cls.product.id})]}
         )
-        cls.backend_quote._create_payment_transaction({"acquirer_id": cls.transfer.id})._set_transaction_pending()
+        cls.backend_quote._create_payment_transaction(
+            {"acquirer_id": cls.transfer.id}
+        )._set_transaction_pending()
 
     @classmethod
     def _checked_out(cls, acquirer, date_order):
@@ -53,7 +56,7 @@ class TestOrderQueues(OrderHandlingCase):
         arch = etree.fromstring(search_view["arch"])
         for key in context:
             if key.startswith("search_default_") and context[key]:
-                node = arch.find(".//filter[@name='%s']" % key[len("search_default_"):])
+                node = arch.find(".//filter[@name='%s']" % key[len("search_default_") :])
                 domain += safe_eval(node.get("domain", "[]"), {"context_today": fields.Date.today})
         return self.env["sale.order"].search(domain)
 
@@ -65,10 +68,10 @@ class TestOrderQueues(OrderHandlingCase):
         self.assertNotIn(self.cart, records)
         self.assertNotIn(self.backend_quote, records, "not a web order")
         view = self.env.ref("website_sale_order_handling.sale_order_view_tree_to_confirm")
-        self.assertEqual(etree.fromstring(view.read_combined()["arch"]).get("default_order"), "date_order asc")
-        ordered = self.env["sale.order"].search(
-            [("id", "in", ours.ids)], order="date_order asc"
+        self.assertEqual(
+            etree.fromstring(view.read_combined()["arch"]).get("default_order"), "date_order asc"
         )
+        ordered = self.env["sale.order"].search([("id", "in", ours.ids)], order="date_order asc")
         self.assertEqual(list(ordered), [self.wire_old, self.in_store, self.wire_new])
 
     def test_confirming_several_orders_reserves_each(self):
@@ -79,16 +82,20 @@ class TestOrderQueues(OrderHandlingCase):
             self.assertEqual(order.picking_ids.state, "assigned", order.name)
         self.assertEqual(result["params"]["type"], "success")
         self.assertIn(self.wire_old.name, result["params"]["message"])
-        to_confirm = self._action_records("website_sale_order_handling.sale_order_action_to_confirm")
+        to_confirm = self._action_records(
+            "website_sale_order_handling.sale_order_action_to_confirm"
+        )
         self.assertNotIn(self.wire_old, to_confirm)
         self.assertIn(self.wire_new, to_confirm)
 
     def test_bulk_confirm_skips_confirmed_and_cancelled_orders_and_says_so(self):
         self.wire_old.action_confirm()
         self.in_store.action_cancel()
-        result = (self.wire_old | self.in_store | self.wire_new).with_user(
-            self.salesman
-        ).action_confirm_web_orders()
+        result = (
+            (self.wire_old | self.in_store | self.wire_new)
+            .with_user(self.salesman)
+            .action_confirm_web_orders()
+        )
         self.assertEqual(self.wire_new.state, "sale")
         self.assertEqual(self.in_store.state, "cancel", "a cancelled order is not revived")
         message = result["params"]["message"]
@@ -101,7 +108,9 @@ class TestOrderQueues(OrderHandlingCase):
         self.wire_old.action_confirm()
         self.assertTrue(self.wire_old.awaiting_payment)
         self.assertEqual(self.wire_old.ecommerce_status, "order")
-        self.assertNotIn(self.wire_old, self._action_records("website_sale.action_unpaid_orders_ecommerce"))
+        self.assertNotIn(
+            self.wire_old, self._action_records("website_sale.action_unpaid_orders_ecommerce")
+        )
         self.wire_old.transaction_ids._set_transaction_done()
         self.assertFalse(self.wire_old.awaiting_payment)
         # The order form shows it as a ribbon, beside the returns' button.

@@ -1,6 +1,7 @@
 """Refund rights follow the orders a user may see: a refund user limited to
 their own documents refunds nothing of another salesman's order, through any
 door, and no payment that belongs to no order."""
+
 from flectra.exceptions import AccessError
 from flectra.tests import new_test_user, tagged
 
@@ -23,12 +24,15 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
         super().setUpClass()
         cls._setup_return_policy()
         cls.own_refunder = new_test_user(
-            cls.env, login="own_refunder", name="Olga Own Documents",
-            groups="sales_team.group_sale_salesman,"
-                   "website_sale_order_handling.group_order_refund",
+            cls.env,
+            login="own_refunder",
+            name="Olga Own Documents",
+            groups="sales_team.group_sale_salesman,website_sale_order_handling.group_order_refund",
         )
         cls.other_seller = new_test_user(
-            cls.env, login="other_seller", name="Otto Other Seller",
+            cls.env,
+            login="other_seller",
+            name="Otto Other Seller",
             groups="sales_team.group_sale_salesman",
         )
 
@@ -54,11 +58,15 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
         )
         pending = transfer_tx.action_refund(5.0)
         self.assertEqual(pending.state, "pending")
-        orderless = self.env["payment.transaction"].create({
-            "acquirer_id": self.acquirer_test.id, "amount": 30.0,
-            "currency_id": self.company.currency_id.id, "partner_id": self.customer.id,
-            "reference": "INVOICE-PAYMENT-OF-NO-ORDER",
-        })
+        orderless = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": self.acquirer_test.id,
+                "amount": 30.0,
+                "currency_id": self.company.currency_id.id,
+                "partner_id": self.customer.id,
+                "reference": "INVOICE-PAYMENT-OF-NO-ORDER",
+            }
+        )
         self.assertEqual(orderless.state, "done")
         self.assertFalse(orderless.sale_order_ids)
         return order, tx, request, failed, pending, orderless
@@ -104,9 +112,12 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
         order, tx, request, failed, pending, orderless = self._others_order_with_every_door()
         user = self.own_refunder
         # A window the manager opened on that order, pressed by the other user.
-        managers_wizard = self.env[WIZARD].with_user(self.refunder).with_context(
-            default_order_id=order.id
-        ).create({"reason": "Opened by the manager"})
+        managers_wizard = (
+            self.env[WIZARD]
+            .with_user(self.refunder)
+            .with_context(default_order_id=order.id)
+            .create({"reason": "Opened by the manager"})
+        )
         # A request this user is responsible for, of an order they may not see.
         assigned = self._submit(order, {self.product: 1})
         assigned.write({"user_id": user.id})
@@ -120,8 +131,12 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
             ("order: Retry Refund", lambda: order.with_user(user).action_retry_refund()),
             ("order: Refund window", lambda: order.with_user(user).action_open_refund_wizard()),
             ("order: refund chosen", lambda: order.with_user(user)._refund_chosen(reason="Mine?")),
-            ("window: default values", lambda: Wizard.with_context(
-                default_order_id=order.id).default_get(["order_id", "line_ids", "include_delivery"])),
+            (
+                "window: default values",
+                lambda: Wizard.with_context(default_order_id=order.id).default_get(
+                    ["order_id", "line_ids", "include_delivery"]
+                ),
+            ),
             ("window: create", lambda: Wizard.create({"order_id": order.id, "reason": "Mine?"}).id),
             ("window: Refund", lambda: managers_wizard.with_user(user).action_refund()),
             ("request: Refund", lambda: request.with_user(user).action_refund()),
@@ -140,11 +155,15 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
         self.assertEqual(request.state, "received")
 
     def test_a_payment_of_no_order_is_refunded_by_superuser_code_only(self):
-        orderless = self.env["payment.transaction"].create({
-            "acquirer_id": self.acquirer_test.id, "amount": 30.0,
-            "currency_id": self.company.currency_id.id, "partner_id": self.customer.id,
-            "reference": "INVOICE-PAYMENT-OF-NO-ORDER-2",
-        })
+        orderless = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": self.acquirer_test.id,
+                "amount": 30.0,
+                "currency_id": self.company.currency_id.id,
+                "partner_id": self.customer.id,
+                "reference": "INVOICE-PAYMENT-OF-NO-ORDER-2",
+            }
+        )
         with self.assertRaisesRegex(AccessError, "belongs to no order"):
             orderless.with_user(self.refunder).action_refund()
         self.assertFalse(orderless.refund_transaction_ids)

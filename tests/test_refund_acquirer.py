@@ -1,4 +1,5 @@
 """Which acquirers can refund, as the acquirer form shows it."""
+
 from flectra.tests import tagged
 
 from .refund_common import RefundCase

@@ -1,6 +1,7 @@
 """Refunds trust a captured payment only as Flectra's payment processing
 captured it: nobody forges or changes one through the client or RPC, and a
 payment changed anyway (by a script, in SQL) is refused by every refund door."""
+
 import importlib.util
 import os
 import re
@@ -17,7 +18,9 @@ CHANGED = "changed outside the payment processing"
 
 def _post_migrate_2_0_1_3_0():
     path = os.path.join(
-        get_module_path("website_sale_order_handling"), "migrations", "2.0.1.3.0",
+        get_module_path("website_sale_order_handling"),
+        "migrations",
+        "2.0.1.3.0",
         "post-migrate.py",
     )
     spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_post", path)
@@ -29,12 +32,18 @@ def _post_migrate_2_0_1_3_0():
 @tagged("post_install", "-at_install")
 class TestCapturedPaymentGuard(RefundCase):
     def _forged_payment_vals(self, order, **values):
-        return dict({
-            "acquirer_id": self.acquirer_transfer.id, "amount": 5000.0,
-            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
-            "reference": "FORGED-5000", "state": "done",
-            "sale_order_ids": [(6, 0, order.ids)],
-        }, **values)
+        return dict(
+            {
+                "acquirer_id": self.acquirer_transfer.id,
+                "amount": 5000.0,
+                "currency_id": order.currency_id.id,
+                "partner_id": order.partner_id.id,
+                "reference": "FORGED-5000",
+                "state": "done",
+                "sale_order_ids": [(6, 0, order.ids)],
+            },
+            **values,
+        )
 
     def test_a_salesman_can_neither_forge_nor_change_a_captured_payment(self):
         order, tx = self._paid_order(acquirer=self.acquirer_transfer)
@@ -50,14 +59,16 @@ class TestCapturedPaymentGuard(RefundCase):
             )
         other_order = self._create_web_order()
         other_partner = self.env["res.partner"].create({"name": "Another Customer"})
-        other_currency = self.env["res.currency"].search(
-            [("id", "!=", tx.currency_id.id)], limit=1
-        )
+        other_currency = self.env["res.currency"].search([("id", "!=", tx.currency_id.id)], limit=1)
         as_salesman = tx.with_user(self.salesman)
         for vals in (
-            {"amount": 500.0}, {"state": "draft"}, {"currency_id": other_currency.id},
-            {"acquirer_id": self.acquirer_test.id}, {"acquirer_reference": "another-one"},
-            {"partner_id": other_partner.id}, {"sale_order_ids": [(4, other_order.id)]},
+            {"amount": 500.0},
+            {"state": "draft"},
+            {"currency_id": other_currency.id},
+            {"acquirer_id": self.acquirer_test.id},
+            {"acquirer_reference": "another-one"},
+            {"partner_id": other_partner.id},
+            {"sale_order_ids": [(4, other_order.id)]},
             {"sale_order_ids": [(5, 0, 0)]},
         ):
             with self.assertRaises(AccessError, msg=vals):
@@ -76,8 +87,11 @@ class TestCapturedPaymentGuard(RefundCase):
         # The manager's Refund sends back what was paid, and only that.
         order.with_user(self.refunder).action_refund()
         to_pay = self.env["payment.transaction"].search(
-            [("is_refund", "=", True), ("state", "=", "pending"),
-             ("refund_sale_order_id", "=", order.id)]
+            [
+                ("is_refund", "=", True),
+                ("state", "=", "pending"),
+                ("refund_sale_order_id", "=", order.id),
+            ]
         )
         self.assertEqual(to_pay.mapped("amount"), [-50.0])
 
@@ -88,11 +102,19 @@ class TestCapturedPaymentGuard(RefundCase):
         (form_feedback, then a confirmation) and have a manager refund it."""
         order = self._create_web_order()
         self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "")
-        tx = self.env["payment.transaction"].with_user(self.salesman).create({
-            "acquirer_id": self.acquirer_transfer.id, "amount": order.amount_total,
-            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
-            "sale_order_ids": [(6, 0, order.ids)],
-        })
+        tx = (
+            self.env["payment.transaction"]
+            .with_user(self.salesman)
+            .create(
+                {
+                    "acquirer_id": self.acquirer_transfer.id,
+                    "amount": order.amount_total,
+                    "currency_id": order.currency_id.id,
+                    "partner_id": order.partner_id.id,
+                    "sale_order_ids": [(6, 0, order.ids)],
+                }
+            )
+        )
         self.assertEqual(tx.state, "draft")
         tx.with_user(self.salesman)._set_transaction_pending()
         self.assertEqual(tx.state, "pending")
@@ -109,18 +131,29 @@ class TestCapturedPaymentGuard(RefundCase):
     def test_a_forged_draft_of_another_amount_is_never_refunded(self):
         """The 5,000 forged beside a real payment of 50 never reaches Refunds to Pay."""
         order, real = self._paid_order()
-        forged = self.env["payment.transaction"].with_user(self.salesman).create({
-            "acquirer_id": self.acquirer_transfer.id, "amount": 5000.0,
-            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
-            "sale_order_ids": [(6, 0, order.ids)],
-        })
+        forged = (
+            self.env["payment.transaction"]
+            .with_user(self.salesman)
+            .create(
+                {
+                    "acquirer_id": self.acquirer_transfer.id,
+                    "amount": 5000.0,
+                    "currency_id": order.currency_id.id,
+                    "partner_id": order.partner_id.id,
+                    "sale_order_ids": [(6, 0, order.ids)],
+                }
+            )
+        )
         forged.sudo()._set_transaction_pending()
         forged.sudo()._set_transaction_done()
         self.assertEqual(forged.state, "done")
         with self.assertRaisesRegex(UserError, re.escape(forged.reference) + ".*" + CHANGED):
             order.with_user(self.refunder).action_refund()
-        self.assertFalse(self.env["payment.transaction"].search(
-            [("is_refund", "=", True), ("refund_sale_order_id", "=", order.id)]))
+        self.assertFalse(
+            self.env["payment.transaction"].search(
+                [("is_refund", "=", True), ("refund_sale_order_id", "=", order.id)]
+            )
+        )
         self.assertEqual(real.refunded_amount, 0.0)
 
     def test_a_payment_changed_after_capture_is_refused_by_every_refund_door(self):
@@ -155,7 +188,8 @@ class TestCapturedPaymentGuard(RefundCase):
         )
         self.env.cr.execute(
             "INSERT INTO sale_order_transaction_rel (sale_order_id, transaction_id) "
-            "VALUES (%s, %s)", [order.id, other_tx.id],
+            "VALUES (%s, %s)",
+            [order.id, other_tx.id],
         )
         self.env.cache.invalidate()
         with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
@@ -167,8 +201,10 @@ class TestCapturedPaymentGuard(RefundCase):
     def test_a_salesman_cannot_point_a_stripe_payment_at_another_card(self):
         acquirer, stub = self._stripe_with_stub()
         _order, tx = self._paid_order(acquirer=acquirer, stripe_payment_intent="pi_victim")
-        for vals in ({"stripe_payment_intent": "pi_someone_else"},
-                     {"acquirer_reference": "ch_someone_else"}):
+        for vals in (
+            {"stripe_payment_intent": "pi_someone_else"},
+            {"acquirer_reference": "ch_someone_else"},
+        ):
             with self.assertRaises(AccessError, msg=vals):
                 tx.with_user(self.salesman).write(vals)
         self.assertEqual(tx.stripe_payment_intent, "pi_victim")
@@ -186,7 +222,8 @@ class TestCapturedPaymentGuard(RefundCase):
         self.env["base"].flush()
         self.env.cr.execute(
             "UPDATE payment_transaction SET stripe_payment_intent = 'pi_someone_else' "
-            "WHERE id = %s", [tx.id],
+            "WHERE id = %s",
+            [tx.id],
         )
         tx.invalidate_cache()
         stub.mode = "succeeded"
@@ -199,10 +236,14 @@ class TestCapturedPaymentGuard(RefundCase):
     def test_the_upgrade_seals_the_payments_captured_before_it(self):
         order, tx = self._paid_order()
         refund = tx.action_refund(10.0)
-        draft = self.env["payment.transaction"].create({
-            "acquirer_id": self.acquirer_transfer.id, "amount": 12.0,
-            "currency_id": order.currency_id.id, "partner_id": order.partner_id.id,
-        })
+        draft = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": self.acquirer_transfer.id,
+                "amount": 12.0,
+                "currency_id": order.currency_id.id,
+                "partner_id": order.partner_id.id,
+            }
+        )
         self.env["base"].flush()
         # As 2.0.1.2.0 left them: no seal anywhere.
         self.env.cr.execute("UPDATE payment_transaction SET capture_seal = NULL")
@@ -227,7 +268,9 @@ class TestCapturedPaymentGuardRpc(HttpCase):
     def setUp(self):
         super().setUp()
         new_test_user(
-            self.env, login="rpc_capture_salesman", password="rpc_capture_salesman",
+            self.env,
+            login="rpc_capture_salesman",
+            password="rpc_capture_salesman",
             groups="sales_team.group_sale_salesman_all_leads",
         )
         transfer = self.env.ref("payment.payment_acquirer_transfer")
@@ -235,15 +278,21 @@ class TestCapturedPaymentGuardRpc(HttpCase):
             transfer.journal_id = self.env["account.journal"].search(
                 [("type", "=", "bank"), ("company_id", "=", self.env.company.id)], limit=1
             )
-        service = self.env["product.product"].create({
-            "name": "RPC Service", "type": "service", "list_price": 50.0,
-            "taxes_id": [(6, 0, [])],
-        })
+        service = self.env["product.product"].create(
+            {
+                "name": "RPC Service",
+                "type": "service",
+                "list_price": 50.0,
+                "taxes_id": [(6, 0, [])],
+            }
+        )
         partner = self.env["res.partner"].create({"name": "RPC Customer"})
-        self.order = self.env["sale.order"].create({
-            "partner_id": partner.id,
-            "order_line": [(0, 0, {"product_id": service.id, "product_uom_qty": 1})],
-        })
+        self.order = self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "order_line": [(0, 0, {"product_id": service.id, "product_uom_qty": 1})],
+            }
+        )
         self.payment = self.order._create_payment_transaction({"acquirer_id": transfer.id})
         self.payment._set_transaction_done()
         self.authenticate("rpc_capture_salesman", "rpc_capture_salesman")
@@ -251,9 +300,16 @@ class TestCapturedPaymentGuardRpc(HttpCase):
     def _call_kw(self, model, method, args, kwargs=None):
         response = self.opener.post(
             "http://127.0.0.1:%s/web/dataset/call_kw/%s/%s" % (config["http_port"], model, method),
-            json={"jsonrpc": "2.0", "method": "call", "params": {
-                "model": model, "method": method, "args": args, "kwargs": kwargs or {},
-            }},
+            json={
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {
+                    "model": model,
+                    "method": method,
+                    "args": args,
+                    "kwargs": kwargs or {},
+                },
+            },
             timeout=30,
         )
         response.raise_for_status()
@@ -268,21 +324,30 @@ class TestCapturedPaymentGuardRpc(HttpCase):
 
     def test_rpc_cannot_forge_or_raise_a_captured_payment(self):
         forged = {
-            "acquirer_id": self.payment.acquirer_id.id, "amount": 5000.0,
-            "currency_id": self.payment.currency_id.id, "partner_id": self.order.partner_id.id,
-            "reference": "RPC-FORGED-5000", "state": "done",
+            "acquirer_id": self.payment.acquirer_id.id,
+            "amount": 5000.0,
+            "currency_id": self.payment.currency_id.id,
+            "partner_id": self.order.partner_id.id,
+            "reference": "RPC-FORGED-5000",
+            "state": "done",
             "sale_order_ids": [(6, 0, self.order.ids)],
         }
         self._assert_refused(self._call_kw("payment.transaction", "create", [forged]))
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "create", [forged],
-            {"context": {"website_sale_order_handling_payment_processing": True}},
-        ))
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "write", [self.payment.ids, {"amount": 500.0}]
-        ))
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "write", [self.payment.ids, {"acquirer_reference": "x"}]
-        ))
+        self._assert_refused(
+            self._call_kw(
+                "payment.transaction",
+                "create",
+                [forged],
+                {"context": {"website_sale_order_handling_payment_processing": True}},
+            )
+        )
+        self._assert_refused(
+            self._call_kw("payment.transaction", "write", [self.payment.ids, {"amount": 500.0}])
+        )
+        self._assert_refused(
+            self._call_kw(
+                "payment.transaction", "write", [self.payment.ids, {"acquirer_reference": "x"}]
+            )
+        )
         self.assertEqual(self.order.transaction_ids, self.payment)
         self.assertEqual((self.payment.amount, self.payment.state), (50.0, "done"))

@@ -3,6 +3,7 @@
 Each user runs in a thread of its own with its own cursor and cache, like two
 server workers. The payments they refund are committed data, removed afterwards.
 """
+
 import threading
 
 from flectra.exceptions import UserError
@@ -24,16 +25,24 @@ class TestRefundConcurrency(CommittedRefundCase):
         journal = env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", admin.company_id.id)], limit=1
         )
-        self.acquirer = self._commit_record(env, "payment.acquirer", {
-            "name": "Concurrency Transfer", "provider": "transfer", "state": "enabled",
-            "journal_id": journal.id, "company_id": admin.company_id.id,
-        })
+        self.acquirer = self._commit_record(
+            env,
+            "payment.acquirer",
+            {
+                "name": "Concurrency Transfer",
+                "provider": "transfer",
+                "state": "enabled",
+                "journal_id": journal.id,
+                "company_id": admin.company_id.id,
+            },
+        )
         return self._commit_payment(env, self.acquirer, 100.0).id
 
     def _refund(self, amount=None):
         def work(env):
             refund = env["payment.transaction"].browse(self.tx_id).action_refund(amount)
             return self._committed_state(refund)
+
         return work
 
     def _committed_refunds(self, env, tx_id=None):
@@ -84,17 +93,27 @@ class TestRefundConcurrency(CommittedRefundCase):
 
     def test_two_users_refunding_two_orders_of_one_payment_at_once(self):
         def create_orders(env):
-            product = self._commit_record(env, "product.product", {
-                "name": "Concurrency Service", "type": "service", "list_price": 10.0,
-                "taxes_id": [(6, 0, [])],
-            })
+            product = self._commit_record(
+                env,
+                "product.product",
+                {
+                    "name": "Concurrency Service",
+                    "type": "service",
+                    "list_price": 10.0,
+                    "taxes_id": [(6, 0, [])],
+                },
+            )
             partner = self._commit_record(env, "res.partner", {"name": "Shared Customer"})
             orders = env["sale.order"]
             for qty in (11.5, 3.45):  # 115.00 and 34.50
-                orders |= self._commit_record(env, "sale.order", {
-                    "partner_id": partner.id,
-                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": qty})],
-                })
+                orders |= self._commit_record(
+                    env,
+                    "sale.order",
+                    {
+                        "partner_id": partner.id,
+                        "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": qty})],
+                    },
+                )
             tx = self._commit_payment(env, self.acquirer, 149.5, orders)
             return tx.id, orders.ids
 
@@ -105,6 +124,7 @@ class TestRefundConcurrency(CommittedRefundCase):
                 order = env["sale.order"].browse(order_id)
                 order.action_refund()
                 return order.online_refundable_amount
+
             return work
 
         # Both click Refund in the same instant: the first one is still being

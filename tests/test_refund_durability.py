@@ -1,6 +1,7 @@
 """A refund outlives the request that made it, on real PostgreSQL transactions:
 the attempt and Stripe's answer are committed on their own, so a request that
 fails after Stripe accepted loses no record and never refunds twice."""
+
 import unittest
 
 from flectra.exceptions import UserError
@@ -30,17 +31,23 @@ class TestRefundDurability(CommittedRefundCase):
         journal = env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", admin.company_id.id)], limit=1
         )
-        acquirer = self._commit_record(env, "payment.acquirer", {
-            "name": "Stripe (stub, committed)", "provider": "stripe", "state": "test",
-            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
-            "journal_id": journal.id, "company_id": admin.company_id.id,
-        })
+        acquirer = self._commit_record(
+            env,
+            "payment.acquirer",
+            {
+                "name": "Stripe (stub, committed)",
+                "provider": "stripe",
+                "state": "test",
+                "stripe_secret_key": "sk_test_stub",
+                "stripe_publishable_key": "pk_test_stub",
+                "journal_id": journal.id,
+                "company_id": admin.company_id.id,
+            },
+        )
         params = env["ir.config_parameter"]
         params.set_param("website_sale_order_handling.stripe_api_url", self.stub.url)
         self.track(params.search([("key", "=", "website_sale_order_handling.stripe_api_url")]))
-        return self._commit_payment(
-            env, acquirer, 100.0, stripe_payment_intent="pi_durable_1"
-        ).id
+        return self._commit_payment(env, acquirer, 100.0, stripe_payment_intent="pi_durable_1").id
 
     def _refunds(self, env):
         env.cr.execute(
@@ -76,7 +83,9 @@ class TestRefundDurability(CommittedRefundCase):
         self.stub.mode = "drop"
 
         def refund(env):
-            return self._committed_state(env["payment.transaction"].browse(self.tx_id).action_refund())
+            return self._committed_state(
+                env["payment.transaction"].browse(self.tx_id).action_refund()
+            )
 
         self.assertEqual(self.run_worker(refund, self.user_id), "error")
         [(amount, state, key, _stripe_id)] = self.run_worker(self._refunds)
@@ -86,7 +95,9 @@ class TestRefundDurability(CommittedRefundCase):
         self.stub.mode = "succeeded"
 
         def retry(env):
-            env["payment.transaction"].browse(self.tx_id).refund_transaction_ids.action_retry_refund()
+            env["payment.transaction"].browse(
+                self.tx_id
+            ).refund_transaction_ids.action_retry_refund()
 
         self.run_worker(retry, self.user_id)
         [(amount, state, key2, stripe_id)] = self.run_worker(self._refunds)

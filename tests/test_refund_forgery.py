@@ -1,5 +1,6 @@
 """Only the refund code writes what refunds trust: a salesman cannot forge,
 free or re-open a refund, through the ORM or through RPC."""
+
 from flectra.exceptions import AccessError, UserError
 from flectra.tests import HttpCase, new_test_user, tagged
 
@@ -22,25 +23,33 @@ class StripeStubMixin:
 
     @staticmethod
     def _create_stripe_acquirer(env, journal):
-        return env["payment.acquirer"].create({
-            "name": "Stripe (stub)", "provider": "stripe", "state": "test",
-            "stripe_secret_key": "sk_test_stub", "stripe_publishable_key": "pk_test_stub",
-            "journal_id": journal.id,
-        })
+        return env["payment.acquirer"].create(
+            {
+                "name": "Stripe (stub)",
+                "provider": "stripe",
+                "state": "test",
+                "stripe_secret_key": "sk_test_stub",
+                "stripe_publishable_key": "pk_test_stub",
+                "journal_id": journal.id,
+            }
+        )
 
     @staticmethod
     def _forged_refund_vals(payment, **values):
-        return dict({
-            "is_refund": True,
-            "source_transaction_id": payment.id,
-            "acquirer_id": payment.acquirer_id.id,
-            "amount": -payment.amount,
-            "currency_id": payment.currency_id.id,
-            "partner_id": payment.partner_id.id,
-            "reference": "R-FORGED-%s" % payment.id,
-            "state": "error",
-            "refund_idempotency_key": "forged-key",
-        }, **values)
+        return dict(
+            {
+                "is_refund": True,
+                "source_transaction_id": payment.id,
+                "acquirer_id": payment.acquirer_id.id,
+                "amount": -payment.amount,
+                "currency_id": payment.currency_id.id,
+                "partner_id": payment.partner_id.id,
+                "reference": "R-FORGED-%s" % payment.id,
+                "state": "error",
+                "refund_idempotency_key": "forged-key",
+            },
+            **values,
+        )
 
 
 @tagged("post_install", "-at_install")
@@ -58,7 +67,8 @@ class TestRefundForgery(StripeStubMixin, ReturnMixin, RefundCase):
 
     def _stripe_order(self, lines=None):
         return self._paid_order(
-            lines=lines or [(self.product, 1)], acquirer=self.acquirer_stripe,
+            lines=lines or [(self.product, 1)],
+            acquirer=self.acquirer_stripe,
             acquirer_reference="ch_victim_1",
         )
 
@@ -68,11 +78,15 @@ class TestRefundForgery(StripeStubMixin, ReturnMixin, RefundCase):
         with self.assertRaises(AccessError):
             Transaction.create(self._forged_refund_vals(tx))
         # Nor by hiding the refund fields behind a plain transaction, then writing them.
-        plain = Transaction.create({
-            "acquirer_id": self.acquirer_stripe.id, "amount": 10.0,
-            "currency_id": tx.currency_id.id, "partner_id": tx.partner_id.id,
-            "reference": "PLAIN-1",
-        })
+        plain = Transaction.create(
+            {
+                "acquirer_id": self.acquirer_stripe.id,
+                "amount": 10.0,
+                "currency_id": tx.currency_id.id,
+                "partner_id": tx.partner_id.id,
+                "reference": "PLAIN-1",
+            }
+        )
         with self.assertRaises(AccessError):
             plain.write({"is_refund": True, "source_transaction_id": tx.id})
         # Nor with the refund code's context key, which RPC could send.
@@ -100,8 +114,13 @@ class TestRefundForgery(StripeStubMixin, ReturnMixin, RefundCase):
         refund = tx.refund_transaction_ids
         self.assertEqual(refund.state, "done")
         as_salesman = refund.with_user(self.salesman)
-        for vals in ({"state": "cancel"}, {"amount": -0.01}, {"source_transaction_id": False},
-                     {"is_refund": False}, {"refund_idempotency_key": "other"}):
+        for vals in (
+            {"state": "cancel"},
+            {"amount": -0.01},
+            {"source_transaction_id": False},
+            {"is_refund": False},
+            {"refund_idempotency_key": "other"},
+        ):
             with self.assertRaises(AccessError, msg=vals):
                 as_salesman.write(vals)
         # Not even an administrator through the ORM: only the refund code.
@@ -137,10 +156,15 @@ class TestRefundForgery(StripeStubMixin, ReturnMixin, RefundCase):
         # payment, and a done refund of part of it that someone wrote by hand.
         Engine = _as_engine(self.env["payment.transaction"])
         failed = Engine.create(self._forged_refund_vals(tx, refund_idempotency_key="k1"))
-        Engine.create(self._forged_refund_vals(
-            tx, amount=-30.0, state="done", reference="R-FORGED-DONE",
-            refund_idempotency_key="k2",
-        ))
+        Engine.create(
+            self._forged_refund_vals(
+                tx,
+                amount=-30.0,
+                state="done",
+                reference="R-FORGED-DONE",
+                refund_idempotency_key="k2",
+            )
+        )
         with self.assertRaisesRegex(UserError, "only 20.00? of"):
             failed.with_user(self.refunder).action_retry_refund()
         self.assertEqual(failed.state, "error")
@@ -157,7 +181,9 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
             self.skipTest("payment_stripe is not installed")
         self._start_stripe_stub()
         new_test_user(
-            self.env, login="rpc_salesman", password="rpc_salesman",
+            self.env,
+            login="rpc_salesman",
+            password="rpc_salesman",
             groups="sales_team.group_sale_salesman_all_leads",
         )
         journal = self.env["account.journal"].search(
@@ -169,18 +195,27 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
         )
         # Of an order: the refund buttons refund the payments of orders only.
         order = self.env["sale.order"].create({"partner_id": partner.id})
-        self.payment = self.env["payment.transaction"].create({
-            "acquirer_id": acquirer.id, "amount": 80.0, "partner_id": partner.id,
-            "currency_id": self.env.company.currency_id.id, "reference": "RPC-PAY-1",
-            "acquirer_reference": "ch_rpc_1", "sale_order_ids": [(6, 0, order.ids)],
-        })
+        self.payment = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": acquirer.id,
+                "amount": 80.0,
+                "partner_id": partner.id,
+                "currency_id": self.env.company.currency_id.id,
+                "reference": "RPC-PAY-1",
+                "acquirer_reference": "ch_rpc_1",
+                "sale_order_ids": [(6, 0, order.ids)],
+            }
+        )
         self.payment._set_transaction_done()
         self.authenticate("rpc_salesman", "rpc_salesman")
 
     def _call_kw(self, model, method, args, kwargs=None):
         response = self._json_call(
             "/web/dataset/call_kw/%s/%s" % (model, method),
-            model=model, method=method, args=args, kwargs=kwargs or {},
+            model=model,
+            method=method,
+            args=args,
+            kwargs=kwargs or {},
         )
         self.env.cache.invalidate()
         return response
@@ -188,7 +223,8 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
     def _json_call(self, url, **params):
         response = self.opener.post(
             "http://127.0.0.1:%s%s" % (self._http_port(), url),
-            json={"jsonrpc": "2.0", "method": "call", "params": params}, timeout=30,
+            json={"jsonrpc": "2.0", "method": "call", "params": params},
+            timeout=30,
         )
         response.raise_for_status()
         return response.json()
@@ -208,22 +244,26 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
     def test_rpc_cannot_forge_or_free_a_refund(self):
         vals = self._forged_refund_vals(self.payment)
         self._assert_refused(self._call_kw("payment.transaction", "create", [vals]))
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "create", [vals],
-            {"context": {"website_sale_order_handling_refund_engine": True}},
-        ))
+        self._assert_refused(
+            self._call_kw(
+                "payment.transaction",
+                "create",
+                [vals],
+                {"context": {"website_sale_order_handling_refund_engine": True}},
+            )
+        )
         self.assertFalse(self.payment.refund_transaction_ids)
 
         # A real refund, then the salesman tries to cancel it to free its money.
         admin = self.env.ref("base.user_admin")
         refund = self.payment.with_user(admin).action_refund(80.0)
         self.assertEqual(refund.state, "done")
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "write", [refund.ids, {"state": "cancel"}]
-        ))
-        self._assert_refused(self._call_kw(
-            "payment.transaction", "write", [refund.ids, {"amount": -1.0}]
-        ))
+        self._assert_refused(
+            self._call_kw("payment.transaction", "write", [refund.ids, {"state": "cancel"}])
+        )
+        self._assert_refused(
+            self._call_kw("payment.transaction", "write", [refund.ids, {"amount": -1.0}])
+        )
         self.assertEqual(refund.state, "done")
         self.assertEqual(self.payment.refundable_amount, 0.0)
         # And calling the refund buttons needs the refund right.

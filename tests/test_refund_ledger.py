@@ -1,6 +1,7 @@
 """One ledger for every refund door: a unit or a cent never goes back twice,
 whatever the sequence of doors (the Refund window, a return request, a retry,
 a refund given up, a follow-up that failed)."""
+
 import importlib.util
 import os
 from unittest.mock import patch
@@ -37,8 +38,11 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         return request
 
     def _ledger(self, order, line):
-        return order.sudo().refund_ledger_ids._filter_holding().filtered(
-            lambda entry: entry.sale_line_id == line)
+        return (
+            order.sudo()
+            .refund_ledger_ids._filter_holding()
+            .filtered(lambda entry: entry.sale_line_id == line)
+        )
 
     def test_each_refund_writes_its_lines_and_amounts(self):
         order, _tx, lamp = self._lamps_and_setup()
@@ -81,8 +85,11 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         order, tx, _lamp = self._lamps_and_setup()
         request = self._received(order, 1)
         Transaction = type(self.env["payment.transaction"])
-        with patch.object(Transaction, "_test_send_refund",
-                          lambda refund: refund._set_refund_state("error", "Refused")):
+        with patch.object(
+            Transaction,
+            "_test_send_refund",
+            lambda refund: refund._set_refund_state("error", "Refused"),
+        ):
             request.with_user(self.refunder).action_refund()
         refused = request.refund_transaction_ids
         self.assertEqual(refused.state, "error")
@@ -98,8 +105,10 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         order, tx, _lamp = self._lamps_and_setup()
         request = self._received(order, 1)
         Transaction = type(self.env["payment.transaction"])
-        with patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")), \
-                mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"):
+        with (
+            patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")),
+            mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"),
+        ):
             request.with_user(self.refunder).action_refund()
         self.assertEqual(request.refund_transaction_ids.state, "done")
         self.assertEqual(request.state, "received", "the follow-up that marks it failed")
@@ -112,8 +121,12 @@ class TestRefundLedger(ReturnMixin, RefundCase):
 
     def test_refunds_of_the_previous_version_get_their_ledger_lines(self):
         """migrations/2.0.1.3.0/post-refund-ledger.py on this database's tables."""
-        path = os.path.join(get_module_path("website_sale_order_handling"),
-                            "migrations", "2.0.1.3.0", "post-refund-ledger.py")
+        path = os.path.join(
+            get_module_path("website_sale_order_handling"),
+            "migrations",
+            "2.0.1.3.0",
+            "post-refund-ledger.py",
+        )
         spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_ledger", path)
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)
@@ -125,14 +138,19 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         cr = self.env.cr
         # As 2.0.1.2.0 left them: quantities in a JSON column, no ledger.
         cr.execute("ALTER TABLE payment_transaction ADD COLUMN refund_line_quantities TEXT")
-        cr.execute("UPDATE payment_transaction SET refund_line_quantities = %s WHERE id = %s",
-                   ('{"%d": 1.0}' % lamp.id, by_lines.id))
+        cr.execute(
+            "UPDATE payment_transaction SET refund_line_quantities = %s WHERE id = %s",
+            ('{"%d": 1.0}' % lamp.id, by_lines.id),
+        )
         cr.execute("DELETE FROM sale_order_refund_line WHERE order_id = %s", (order.id,))
         self.env.cache.invalidate()
         script.migrate(cr, "2.0.1.2.0")
         self.env.cache.invalidate()
         self.assertEqual(
-            [(e.kind, e.quantity, e.amount) for e in by_lines.refund_ledger_ids], [("product", 1.0, 50.0)])
+            [(e.kind, e.quantity, e.amount) for e in by_lines.refund_ledger_ids],
+            [("product", 1.0, 50.0)],
+        )
         self.assertEqual(
-            [(e.kind, e.amount) for e in by_amount.refund_ledger_ids], [("amount", 5.0)])
+            [(e.kind, e.amount) for e in by_amount.refund_ledger_ids], [("amount", 5.0)]
+        )
         self.assertEqual(order._get_refund_left_quantities()[lamp], 1.0)

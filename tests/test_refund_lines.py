@@ -1,4 +1,5 @@
 """Partial refunds of returned lines, and refunds accounting pays by hand."""
+
 from unittest.mock import patch
 
 from flectra.exceptions import AccessError, UserError
@@ -40,7 +41,9 @@ class TestRefundLines(RefundCase):
         second = tx.refund_transaction_ids - refund
         self.assertEqual(second.amount, -70.5)
         self.assertEqual(
-            second.refund_move_ids.invoice_line_ids.mapped(lambda line: (line.product_id, line.quantity)),
+            second.refund_move_ids.invoice_line_ids.mapped(
+                lambda line: (line.product_id, line.quantity)
+            ),
             [(self.product, 1.0), (self.service, 1.0)],
         )
         self.assertEqual(second.refund_move_ids.amount_total, 70.5)
@@ -70,8 +73,12 @@ class TestRefundLines(RefundCase):
 
     def test_refund_lines_refuses_an_acquirer_without_partial_refunds(self):
         manual = self.env["payment.acquirer"].create(
-            {"name": "Pay by Cheque", "provider": "manual", "state": "enabled",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "Pay by Cheque",
+                "provider": "manual",
+                "state": "enabled",
+                "journal_id": self.bank_journal.id,
+            }
         )
         order, tx = self._paid_order(lines=[(self.product, 2)], invoiced=True, acquirer=manual)
         with self.assertRaisesRegex(UserError, "Pay by Cheque cannot refund"):
@@ -81,8 +88,12 @@ class TestRefundLines(RefundCase):
 
     def test_full_only_acquirer_refunds_whole_payment_but_not_part(self):
         acquirer = self.env["payment.acquirer"].create(
-            {"name": "All Or Nothing Pay", "provider": "manual", "state": "enabled",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "All Or Nothing Pay",
+                "provider": "manual",
+                "state": "enabled",
+                "journal_id": self.bank_journal.id,
+            }
         )
         order, tx = self._paid_order(lines=[(self.product, 2)], acquirer=acquirer)
         # As a provider module declaring full-only support would.
@@ -108,11 +119,18 @@ class TestRefundLines(RefundCase):
         self.assertEqual(refund.refund_move_ids.payment_state, "not_paid")
         self.assertFalse(order.can_refund_online, "a pending refund holds the money")
 
-        action = self.env.ref("website_sale_order_handling.payment_transaction_action_refunds_to_pay")
-        menus = self.env["ir.ui.menu"].search([("action", "=", "ir.actions.act_window,%d" % action.id)])
+        action = self.env.ref(
+            "website_sale_order_handling.payment_transaction_action_refunds_to_pay"
+        )
+        menus = self.env["ir.ui.menu"].search(
+            [("action", "=", "ir.actions.act_window,%d" % action.id)]
+        )
         self.assertEqual(
             set(menus.mapped("parent_id")),
-            {self.env.ref("website_sale.menu_orders"), self.env.ref("account.menu_finance_receivables")},
+            {
+                self.env.ref("website_sale.menu_orders"),
+                self.env.ref("account.menu_finance_receivables"),
+            },
         )
         mail = order.message_ids.filtered(lambda m: "refund" in (m.subject or "").lower())
         self.assertIn("on its way", mail.body, "the customer is told the money is coming")
@@ -122,10 +140,13 @@ class TestRefundLines(RefundCase):
         with self.assertRaises(AccessError):
             refund.with_user(self.salesman).action_mark_refund_paid()
         self.assertEqual(refund.state, "pending")
-        accountant = self.env["res.users"].create({
-            "name": "Alice Accountant", "login": "refund_accountant",
-            "groups_id": [(6, 0, [self.env.ref("account.group_account_invoice").id])],
-        })
+        accountant = self.env["res.users"].create(
+            {
+                "name": "Alice Accountant",
+                "login": "refund_accountant",
+                "groups_id": [(6, 0, [self.env.ref("account.group_account_invoice").id])],
+            }
+        )
         refund.with_user(accountant).action_mark_refund_paid()
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.payment_id.payment_type, "outbound")

@@ -1,4 +1,5 @@
 """Full refund from the order: credit note, refund payment, chatter, email, refusals."""
+
 import json
 from datetime import timedelta
 from unittest.mock import patch
@@ -68,8 +69,12 @@ class TestRefundOrder(RefundCase):
 
     def test_unsupported_acquirer_is_named_and_nothing_changes(self):
         manual = self.env["payment.acquirer"].create(
-            {"name": "Cash on Delivery", "provider": "manual", "state": "enabled",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "Cash on Delivery",
+                "provider": "manual",
+                "state": "enabled",
+                "journal_id": self.bank_journal.id,
+            }
         )
         self.assertEqual(manual.support_refund, "none")
         order, tx = self._paid_order(invoiced=True, acquirer=manual)
@@ -129,9 +134,13 @@ class TestRefundOrder(RefundCase):
         )
 
     def _refund_button_modifiers(self, user):
-        arch = self.env["sale.order"].with_user(user).fields_view_get(
-            view_id=self.env.ref("sale.view_order_form").id, view_type="form"
-        )["arch"]
+        arch = (
+            self.env["sale.order"]
+            .with_user(user)
+            .fields_view_get(view_id=self.env.ref("sale.view_order_form").id, view_type="form")[
+                "arch"
+            ]
+        )
         [button] = etree.fromstring(arch).xpath("//button[@name='action_open_refund_wizard']")
         return json.loads(button.get("modifiers"))
 
@@ -146,16 +155,20 @@ class TestRefundOrder(RefundCase):
         self.assertFalse(refund.sale_order_ids)
         self.assertNotIn(refund, order.transaction_ids)
         # Even when it looks unprocessed and old enough for the cron.
-        refund.write({
-            "is_processed": False,
-            "date": fields.Datetime.now() - timedelta(minutes=30),
-        })
+        refund.write(
+            {
+                "is_processed": False,
+                "date": fields.Datetime.now() - timedelta(minutes=30),
+            }
+        )
         payments = self.env["account.payment"].search_count([])
         # The cron commits after each transaction: not inside a test.
         with patch.object(type(self.env.cr), "commit", lambda cr: None):
             self.env["payment.transaction"]._cron_post_process_after_done()
         self.assertEqual(self.env["account.payment"].search_count([]), payments)
-        self.assertEqual(order.invoice_ids.filtered(lambda m: m.move_type == "out_invoice"), invoices)
+        self.assertEqual(
+            order.invoice_ids.filtered(lambda m: m.move_type == "out_invoice"), invoices
+        )
         self.assertEqual(order.state, "sale")
         self.assertEqual(order.get_portal_last_transaction(), tx)
 
@@ -180,4 +193,3 @@ class TestRefundOrder(RefundCase):
             line.product_id = self.product
         order = order_form.save()
         self.assertFalse(order.can_refund_online)
-

@@ -4,6 +4,7 @@ database served by Flectra's HTTP server (see real_server_common.py).
 Refund steps commit in transactions of their own; only here do they meet a
 request's transaction as they do in production.
 """
+
 from unittest.mock import patch
 
 from flectra.tests import new_test_user, tagged
@@ -28,31 +29,58 @@ class PaidOrderOnARealServer(RealServerCase):
         acquirer = env.ref("payment_test.payment_acquirer_test")
         if not acquirer.journal_id:
             acquirer.journal_id = env["account.journal"].search(
-                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1)
+                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
+            )
         env["ir.config_parameter"].set_param("sale.automatic_invoice", "")
         website = env["website"].browse(1)
-        product = self.track(env["product.product"].create({
-            "name": "Real Server Lamp %s" % self.marker, "type": "product", "list_price": 40.0,
-            "is_published": True, "invoice_policy": "order", "taxes_id": [(6, 0, [])],
-        }))
+        product = self.track(
+            env["product.product"].create(
+                {
+                    "name": "Real Server Lamp %s" % self.marker,
+                    "type": "product",
+                    "list_price": 40.0,
+                    "is_published": True,
+                    "invoice_policy": "order",
+                    "taxes_id": [(6, 0, [])],
+                }
+            )
+        )
         warehouse = env["stock.warehouse"].search(
-            [("company_id", "=", website.company_id.id)], limit=1)
+            [("company_id", "=", website.company_id.id)], limit=1
+        )
         env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 10.0)
-        customer = self.track(env["res.partner"].create({
-            "name": "Real Server Customer %s" % self.marker,
-            "email": "real.server.%s@example.com" % self.marker,
-        }))
-        order = env["sale.order"].create({
-            "partner_id": customer.id, "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
-        })
-        carrier = self.track(env["delivery.carrier"].create({
-            "name": "Real Server Courier %s" % self.marker, "fixed_price": 7.0,
-            "product_id": self.track(env["product.product"].create({
-                "name": "Real Server Shipping %s" % self.marker, "type": "service",
-                "taxes_id": [(6, 0, [])],
-            })).id,
-        }))
+        customer = self.track(
+            env["res.partner"].create(
+                {
+                    "name": "Real Server Customer %s" % self.marker,
+                    "email": "real.server.%s@example.com" % self.marker,
+                }
+            )
+        )
+        order = env["sale.order"].create(
+            {
+                "partner_id": customer.id,
+                "website_id": website.id,
+                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
+            }
+        )
+        carrier = self.track(
+            env["delivery.carrier"].create(
+                {
+                    "name": "Real Server Courier %s" % self.marker,
+                    "fixed_price": 7.0,
+                    "product_id": self.track(
+                        env["product.product"].create(
+                            {
+                                "name": "Real Server Shipping %s" % self.marker,
+                                "type": "service",
+                                "taxes_id": [(6, 0, [])],
+                            }
+                        )
+                    ).id,
+                }
+            )
+        )
         order.set_delivery_line(carrier, 7.0)
         payment = order._create_payment_transaction({"acquirer_id": acquirer.id})
         payment._set_transaction_done()
@@ -68,7 +96,8 @@ class PaidOrderOnARealServer(RealServerCase):
     def _order_state(self, env):
         order = env["sale.order"].browse(self.order_id)
         refunds = env["payment.transaction"].search(
-            [("source_transaction_id", "=", self.payment_id)], order="id")
+            [("source_transaction_id", "=", self.payment_id)], order="id"
+        )
         returns = order.picking_ids.filtered(lambda p: p.location_id.usage == "customer")
         return {
             "refunds": [(refund.state, -refund.amount) for refund in refunds],
@@ -82,7 +111,9 @@ class PaidOrderOnARealServer(RealServerCase):
 
     def _window(self, vals):
         wizard = self.call_kw(
-            "sale.order.refund.wizard", "create", [dict({"reason": "Real server"}, **vals)],
+            "sale.order.refund.wizard",
+            "create",
+            [dict({"reason": "Real server"}, **vals)],
             {"context": {"default_order_id": self.order_id}},
         )
         self.assertIsInstance(wizard, int, wizard)
@@ -93,7 +124,8 @@ class PaidOrderOnARealServer(RealServerCase):
 class TestRefundDoorsOnARealServer(PaidOrderOnARealServer):
     def test_window_by_lines_with_return_to_stock(self):
         wizard = self.call_kw(
-            "sale.order.refund.wizard", "create",
+            "sale.order.refund.wizard",
+            "create",
             [{"reason": "Broken in transit", "restock": True, "include_delivery": False}],
             {"context": {"default_order_id": self.order_id}},
         )
@@ -145,15 +177,20 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
 
     def _received_request(self, env):
         website = env["website"].browse(1)
-        before = {"allow_online_returns": website.allow_online_returns,
-                  "return_window_days": website.return_window_days}
+        before = {
+            "allow_online_returns": website.allow_online_returns,
+            "return_window_days": website.return_window_days,
+        }
         self.addCleanup(self.commit, lambda e: e["website"].browse(1).write(before))
         website.write({"allow_online_returns": True, "return_window_days": 30})
         order = env["sale.order"].browse(self.order_id)
         lamp = order.order_line.filtered(lambda line: line.product_id.type == "product")
         reason = env.ref("website_sale_order_handling.return_reason_damaged")
-        request = env["sale.return.request"].sudo()._create_from_portal(
-            order, {lamp.id: {"quantity": 1, "reason": reason}})
+        request = (
+            env["sale.return.request"]
+            .sudo()
+            ._create_from_portal(order, {lamp.id: {"quantity": 1, "reason": reason}})
+        )
         request.action_approve()
         picking = request.picking_ids
         for move in picking.move_lines:
@@ -164,30 +201,41 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
 
     def _request_state(self, env):
         request = env["sale.return.request"].browse(self.request_id)
-        return request.state, [(r.state, -r.amount) for r in request.refund_transaction_ids.sorted("id")]
+        return request.state, [
+            (r.state, -r.amount) for r in request.refund_transaction_ids.sorted("id")
+        ]
 
     def test_refund_after_a_cancelled_refund(self):
         Transaction = self.registry["payment.transaction"]
-        with patch.object(Transaction, "_test_send_refund",
-                          lambda refund: refund._set_refund_state("error", "Refused")):
+        with patch.object(
+            Transaction,
+            "_test_send_refund",
+            lambda refund: refund._set_refund_state("error", "Refused"),
+        ):
             answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
         self.assertEqual(answer["params"]["type"], "danger", answer)
         state, refunds = self.snapshot(self._request_state)
         self.assertEqual((state, refunds), ("received", [("error", 40.0)]))
-        refund_id = self.snapshot(lambda env: env["sale.return.request"].browse(
-            self.request_id).refund_transaction_ids.id)
+        refund_id = self.snapshot(
+            lambda env: env["sale.return.request"].browse(self.request_id).refund_transaction_ids.id
+        )
         answer = self.call_button("payment.transaction", "action_cancel_refund", [refund_id])
         self.assertNotIn("error", answer or {}, answer)
         answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
         self.assertEqual(answer["params"]["type"], "success", answer)
-        self.assertEqual(self.snapshot(self._order_state)["refunds"], [("cancel", 40.0), ("done", 40.0)])
-        self.assertEqual(self.snapshot(self._request_state),
-                         ("refunded", [("cancel", 40.0), ("done", 40.0)]))
+        self.assertEqual(
+            self.snapshot(self._order_state)["refunds"], [("cancel", 40.0), ("done", 40.0)]
+        )
+        self.assertEqual(
+            self.snapshot(self._request_state), ("refunded", [("cancel", 40.0), ("done", 40.0)])
+        )
 
     def test_refund_after_a_failed_follow_up(self):
         Transaction = self.registry["payment.transaction"]
-        with patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")), \
-                mute_logger(ENGINE_LOGGER):
+        with (
+            patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")),
+            mute_logger(ENGINE_LOGGER),
+        ):
             answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
         self.assertEqual(answer["params"]["type"], "success", answer)
         self.assertEqual(self.snapshot(self._request_state), ("received", [("done", 40.0)]))
@@ -208,44 +256,78 @@ class TestPaymentButtonsOfAnotherSalesmansOrderOnARealServer(RealServerCase):
         self.login("own_%s" % self.marker, "own-%s" % self.marker)
 
     def _others_payment_with_refunds(self, env):
-        own = self.track(new_test_user(
-            env, login="own_%s" % self.marker, password="own-%s" % self.marker,
-            groups="sales_team.group_sale_salesman,"
-                   "website_sale_order_handling.group_order_refund",
-        ))
-        other = self.track(new_test_user(
-            env, login="other_%s" % self.marker, groups="sales_team.group_sale_salesman",
-        ))
+        own = self.track(
+            new_test_user(
+                env,
+                login="own_%s" % self.marker,
+                password="own-%s" % self.marker,
+                groups="sales_team.group_sale_salesman,"
+                "website_sale_order_handling.group_order_refund",
+            )
+        )
+        other = self.track(
+            new_test_user(
+                env,
+                login="other_%s" % self.marker,
+                groups="sales_team.group_sale_salesman",
+            )
+        )
         self.assertFalse(own.has_group("sales_team.group_sale_salesman_all_leads"))
         acquirer = env.ref("payment_test.payment_acquirer_test")
         if not acquirer.journal_id:
             acquirer.journal_id = env["account.journal"].search(
-                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1)
-        customer = self.track(env["res.partner"].create({
-            "name": "Real Server Customer %s" % self.marker,
-            "email": "real.server.%s@example.com" % self.marker,
-        }))
-        service = self.track(env["product.product"].create({
-            "name": "Real Server Service %s" % self.marker, "type": "service",
-            "list_price": 80.0, "taxes_id": [(6, 0, [])],
-        }))
-        order = self.track(env["sale.order"].create({
-            "partner_id": customer.id, "user_id": other.id,
-            "order_line": [(0, 0, {"product_id": service.id, "product_uom_qty": 1})],
-        }))
+                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
+            )
+        customer = self.track(
+            env["res.partner"].create(
+                {
+                    "name": "Real Server Customer %s" % self.marker,
+                    "email": "real.server.%s@example.com" % self.marker,
+                }
+            )
+        )
+        service = self.track(
+            env["product.product"].create(
+                {
+                    "name": "Real Server Service %s" % self.marker,
+                    "type": "service",
+                    "list_price": 80.0,
+                    "taxes_id": [(6, 0, [])],
+                }
+            )
+        )
+        order = self.track(
+            env["sale.order"].create(
+                {
+                    "partner_id": customer.id,
+                    "user_id": other.id,
+                    "order_line": [(0, 0, {"product_id": service.id, "product_uom_qty": 1})],
+                }
+            )
+        )
         payment = self.track(order._create_payment_transaction({"acquirer_id": acquirer.id}))
-        orderless = self.track(env["payment.transaction"].create({
-            "acquirer_id": acquirer.id, "amount": 30.0, "partner_id": customer.id,
-            "currency_id": acquirer.company_id.currency_id.id,
-            "reference": "RS-NO-ORDER-%s" % self.marker,
-        }))
+        orderless = self.track(
+            env["payment.transaction"].create(
+                {
+                    "acquirer_id": acquirer.id,
+                    "amount": 30.0,
+                    "partner_id": customer.id,
+                    "currency_id": acquirer.company_id.currency_id.id,
+                    "reference": "RS-NO-ORDER-%s" % self.marker,
+                }
+            )
+        )
         self.assertEqual((payment.state, orderless.state), ("done", "done"))
         failed = self.track(payment._reserve_refund(10.0))
         failed._set_refund_state("error", "The acquirer did not answer.")
         pending = self.track(payment._reserve_refund(5.0))
         pending._set_refund_state("pending")
-        return {"payment": payment.id, "orderless": orderless.id,
-                "failed": failed.id, "pending": pending.id}
+        return {
+            "payment": payment.id,
+            "orderless": orderless.id,
+            "failed": failed.id,
+            "pending": pending.id,
+        }
 
     def _refunds(self, env):
         env.cr.execute(
@@ -268,7 +350,8 @@ class TestPaymentButtonsOfAnotherSalesmansOrderOnARealServer(RealServerCase):
             answer = self.call_button("payment.transaction", method, [self.records[name]])
             error = self.assertRefused(answer)
             self.assertEqual(
-                error.get("data", {}).get("name"), "flectra.exceptions.AccessError",
+                error.get("data", {}).get("name"),
+                "flectra.exceptions.AccessError",
                 "%s of %s: %s" % (method, name, error),
             )
         self.assertEqual(self.snapshot(self._refunds), before, "nothing was refunded or changed")

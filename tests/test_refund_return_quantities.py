@@ -1,5 +1,6 @@
 """A return refunds no more than came back, and gives back its share of
 order-level discounts (a real sale_coupon program)."""
+
 import unittest
 
 from flectra.tests import tagged
@@ -42,16 +43,18 @@ class TestRefundReturnQuantities(ReturnMixin, RefundCase):
     def test_a_coupon_discount_is_shared_out_over_the_returned_lines(self):
         if "coupon.program" not in self.env:
             raise unittest.SkipTest("sale_coupon is not installed")
-        self.env["coupon.program"].create({
-            "name": "Ten Percent Off",
-            "program_type": "promotion_program",
-            "promo_code_usage": "no_code_needed",
-            "reward_type": "discount",
-            "discount_type": "percentage",
-            "discount_percentage": 10.0,
-            "discount_apply_on": "on_order",
-            "rule_minimum_amount": 0.0,
-        })
+        self.env["coupon.program"].create(
+            {
+                "name": "Ten Percent Off",
+                "program_type": "promotion_program",
+                "promo_code_usage": "no_code_needed",
+                "reward_type": "discount",
+                "discount_type": "percentage",
+                "discount_percentage": 10.0,
+                "discount_apply_on": "on_order",
+                "rule_minimum_amount": 0.0,
+            }
+        )
         order = self._create_web_order(lines=[(self.product, 2), (self.service, 5)])
         order.recompute_coupon_lines()
         reward = order.order_line.filtered("is_reward_line")
@@ -71,15 +74,17 @@ class TestRefundReturnQuantities(ReturnMixin, RefundCase):
     def test_a_coupon_discount_is_credited_with_the_returned_line_of_an_invoiced_order(self):
         if "coupon.program" not in self.env:
             raise unittest.SkipTest("sale_coupon is not installed")
-        self.env["coupon.program"].create({
-            "name": "Twenty Percent Off",
-            "program_type": "promotion_program",
-            "promo_code_usage": "no_code_needed",
-            "reward_type": "discount",
-            "discount_type": "percentage",
-            "discount_percentage": 20.0,
-            "discount_apply_on": "on_order",
-        })
+        self.env["coupon.program"].create(
+            {
+                "name": "Twenty Percent Off",
+                "program_type": "promotion_program",
+                "promo_code_usage": "no_code_needed",
+                "reward_type": "discount",
+                "discount_type": "percentage",
+                "discount_percentage": 20.0,
+                "discount_apply_on": "on_order",
+            }
+        )
         self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "True")
         order = self._create_web_order(lines=[(self.product, 4)])
         order.recompute_coupon_lines()

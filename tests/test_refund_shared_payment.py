@@ -1,4 +1,5 @@
 """A payment that paid several orders: each order refunds its own share only."""
+
 from flectra.exceptions import UserError
 from flectra.tests import tagged
 
@@ -25,11 +26,15 @@ class TestRefundSharedPayment(ReturnMixin, RefundCase):
     def _pay_part(self, orders, amount):
         """A payment of ``amount`` only (the shop took the rest another way),
         captured for that amount."""
-        tx = self.env["payment.transaction"].create({
-            "acquirer_id": self.acquirer_test.id, "amount": amount,
-            "currency_id": orders[:1].currency_id.id, "partner_id": orders[:1].partner_id.id,
-            "sale_order_ids": [(6, 0, orders.ids)],
-        })
+        tx = self.env["payment.transaction"].create(
+            {
+                "acquirer_id": self.acquirer_test.id,
+                "amount": amount,
+                "currency_id": orders[:1].currency_id.id,
+                "partner_id": orders[:1].partner_id.id,
+                "sale_order_ids": [(6, 0, orders.ids)],
+            }
+        )
         tx._set_transaction_done()
         tx._post_process_after_done()
         self.assertEqual(tx.state, "done")
@@ -97,9 +102,7 @@ class TestRefundSharedPayment(ReturnMixin, RefundCase):
         self.assertEqual(other.online_refundable_amount, 30.0)
 
         other.with_user(self.refunder).action_refund()
-        self.assertEqual(
-            sorted(second_tx.refund_transaction_ids.mapped("amount")), [-40.0, -30.0]
-        )
+        self.assertEqual(sorted(second_tx.refund_transaction_ids.mapped("amount")), [-40.0, -30.0])
         for tx in first_tx | second_tx:
             self.assertEqual(tx.refunded_amount, tx.amount, "no payment refunds more than it took")
 

@@ -1,4 +1,5 @@
 """Stripe refunds against a local stub of its API: what is sent, and every answer."""
+
 import socket
 from datetime import timedelta
 from unittest.mock import patch
@@ -22,14 +23,16 @@ class TestRefundStripe(RefundCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._require_stripe()
-        cls.acquirer_stripe = cls.env["payment.acquirer"].create({
-            "name": "Stripe (stub)",
-            "provider": "stripe",
-            "state": "test",
-            "stripe_secret_key": "sk_test_stub",
-            "stripe_publishable_key": "pk_test_stub",
-            "journal_id": cls.bank_journal.id,
-        })
+        cls.acquirer_stripe = cls.env["payment.acquirer"].create(
+            {
+                "name": "Stripe (stub)",
+                "provider": "stripe",
+                "state": "test",
+                "stripe_secret_key": "sk_test_stub",
+                "stripe_publishable_key": "pk_test_stub",
+                "journal_id": cls.bank_journal.id,
+            }
+        )
 
     def setUp(self):
         super().setUp()
@@ -42,8 +45,7 @@ class TestRefundStripe(RefundCase):
     def _stripe_order(self, invoiced=False, **tx_values):
         tx_values.setdefault("acquirer_reference", "ch_stub_42")
         return self._paid_order(
-            lines=[(self.product, 1)], invoiced=invoiced, acquirer=self.acquirer_stripe,
-            **tx_values
+            lines=[(self.product, 1)], invoiced=invoiced, acquirer=self.acquirer_stripe, **tx_values
         )
 
     def test_succeeded_refund_sends_amount_charge_and_idempotency_key(self):
@@ -153,7 +155,8 @@ class TestRefundStripe(RefundCase):
         self.env["base"].flush()
         self.env.cr.execute(
             "UPDATE payment_transaction SET create_date = create_date - %s * interval '1 hour' "
-            "WHERE id = %s", [hours, refund.id],
+            "WHERE id = %s",
+            [hours, refund.id],
         )
         refund.invalidate_cache()
 
@@ -194,7 +197,8 @@ class TestRefundStripe(RefundCase):
         self.assertEqual(refund.state, "done")
         self.assertEqual(len(self.stub.refunds), 1)
         self.assertEqual(
-            [r.get("method") for r in self.stub.requests], ["POST", "GET", "POST"],
+            [r.get("method") for r in self.stub.requests],
+            ["POST", "GET", "POST"],
             "checked that Stripe made none, then sent it",
         )
         self.assertEqual(refund.refund_move_ids.payment_state, "paid")
@@ -202,8 +206,10 @@ class TestRefundStripe(RefundCase):
     def test_a_failure_after_stripe_accepted_keeps_the_refund_and_the_cron_finishes_it(self):
         order, tx = self._stripe_order(invoiced=True)
         Transaction = type(self.env["payment.transaction"])
-        with patch.object(Transaction, "_on_refund_accepted", side_effect=RuntimeError("mail")), \
-                mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"):
+        with (
+            patch.object(Transaction, "_on_refund_accepted", side_effect=RuntimeError("mail")),
+            mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"),
+        ):
             order.with_user(self.refunder).action_refund()
         refund = tx.refund_transaction_ids
         self.assertEqual(refund.state, "done", "Stripe's answer is on record")
@@ -239,7 +245,8 @@ class TestRefundStripe(RefundCase):
         self.assertEqual(refund.refund_move_ids.payment_state, "paid")
         self.assertEqual(tx.refundable_amount, 0.0)
         self.assertEqual(
-            [r.get("method") for r in self.stub.requests], ["POST", "GET"],
+            [r.get("method") for r in self.stub.requests],
+            ["POST", "GET"],
             "the cancel only asked Stripe",
         )
         # So the next Refund has nothing left to send twice.
@@ -253,8 +260,10 @@ class TestRefundStripe(RefundCase):
         refund = tx._reserve_refund(20.0)
         # The server sent it, then died before recording Stripe's answer.
         Transaction = type(refund)
-        with self.assertRaises(ServerDied), self.env.cr.savepoint(), patch.object(
-            Transaction, "_stripe_apply_refund_answer", side_effect=ServerDied
+        with (
+            self.assertRaises(ServerDied),
+            self.env.cr.savepoint(),
+            patch.object(Transaction, "_stripe_apply_refund_answer", side_effect=ServerDied),
         ):
             refund._stripe_send_refund()
         self.assertEqual(refund.state, "draft")
@@ -263,7 +272,8 @@ class TestRefundStripe(RefundCase):
         self.env["base"].flush()
         self.env.cr.execute(
             "UPDATE payment_transaction SET write_date = write_date - interval '11 minutes' "
-            "WHERE id = %s", [refund.id],
+            "WHERE id = %s",
+            [refund.id],
         )
         refund.invalidate_cache()
         self.assertTrue(refund._is_failed_refund())

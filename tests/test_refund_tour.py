@@ -1,4 +1,5 @@
 """The Refund button and its wizard, clicked in a real browser by a sales manager."""
+
 from flectra.tests import new_test_user, tagged
 
 from .common import OrderHandlingHttpCase
@@ -10,7 +11,9 @@ class TestRefundTour(OrderHandlingHttpCase):
         super().setUp()
         env = self.env
         new_test_user(
-            env, login="refund_tour_manager", password="refund_tour_manager",
+            env,
+            login="refund_tour_manager",
+            password="refund_tour_manager",
             groups="sales_team.group_sale_manager",
         )
         self.acquirer = env.ref("payment_test.payment_acquirer_test")
@@ -25,16 +28,31 @@ class TestRefundTour(OrderHandlingHttpCase):
 
     def _paid_order(self, lines):
         env = self.env
-        order = env["sale.order"].create({
-            "partner_id": self.partner.id,
-            "website_id": env["website"].browse(1).id,
-            "order_line": [
-                (0, 0, {"product_id": env["product.product"].create({
-                    "name": name, "list_price": price, "taxes_id": [(6, 0, [])],
-                }).id, "product_uom_qty": qty})
-                for name, price, qty in lines
-            ],
-        })
+        order = env["sale.order"].create(
+            {
+                "partner_id": self.partner.id,
+                "website_id": env["website"].browse(1).id,
+                "order_line": [
+                    (
+                        0,
+                        0,
+                        {
+                            "product_id": env["product.product"]
+                            .create(
+                                {
+                                    "name": name,
+                                    "list_price": price,
+                                    "taxes_id": [(6, 0, [])],
+                                }
+                            )
+                            .id,
+                            "product_uom_qty": qty,
+                        },
+                    )
+                    for name, price, qty in lines
+                ],
+            }
+        )
         tx = order._create_payment_transaction({"acquirer_id": self.acquirer.id})
         tx._post_process_after_done()
         self.assertEqual(order.state, "sale")
@@ -42,7 +60,8 @@ class TestRefundTour(OrderHandlingHttpCase):
 
     def _start(self, order, tour):
         self.start_tour(
-            "/web#id=%d&model=sale.order&view_type=form" % order.id, tour,
+            "/web#id=%d&model=sale.order&view_type=form" % order.id,
+            tour,
             login="refund_tour_manager",
         )
 

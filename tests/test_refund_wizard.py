@@ -1,5 +1,6 @@
 """The order's Refund wizard: chosen quantities or an amount, shipping in or
 out, a reason, the acquirer's capability, restocking, and two at once."""
+
 import unittest
 from unittest.mock import patch
 
@@ -135,14 +136,23 @@ class TestRefundWizard(ReturnMixin, RefundCase):
     def _order_with_shipping(self):
         if "is_delivery" not in self.env["sale.order.line"]._fields:
             raise unittest.SkipTest("delivery is not installed")
-        shipping = self.env["product.product"].create({
-            "name": "Test Shipping", "type": "service", "list_price": 0.0,
-            "taxes_id": [(6, 0, [])], "invoice_policy": "order",
-        })
-        carrier = self.env["delivery.carrier"].create({
-            "name": "Test Carrier", "product_id": shipping.id, "delivery_type": "fixed",
-            "fixed_price": 7.0,
-        })
+        shipping = self.env["product.product"].create(
+            {
+                "name": "Test Shipping",
+                "type": "service",
+                "list_price": 0.0,
+                "taxes_id": [(6, 0, [])],
+                "invoice_policy": "order",
+            }
+        )
+        carrier = self.env["delivery.carrier"].create(
+            {
+                "name": "Test Carrier",
+                "product_id": shipping.id,
+                "delivery_type": "fixed",
+                "fixed_price": 7.0,
+            }
+        )
         self.env["ir.config_parameter"].sudo().set_param("sale.automatic_invoice", "True")
         order = self._create_web_order(lines=[(self.product, 2)])
         order.set_delivery_line(carrier, 7.0)
@@ -196,8 +206,12 @@ class TestRefundWizard(ReturnMixin, RefundCase):
 
     def test_full_only_acquirer_refunds_everything_left_and_says_why(self):
         acquirer = self.env["payment.acquirer"].create(
-            {"name": "All Or Nothing Pay", "provider": "manual", "state": "enabled",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "All Or Nothing Pay",
+                "provider": "manual",
+                "state": "enabled",
+                "journal_id": self.bank_journal.id,
+            }
         )
         order, tx = self._paid_order(
             lines=[(self.product, 2), (self.service, 1)], invoiced=True, acquirer=acquirer
@@ -205,9 +219,15 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         # As a provider module declaring full-only support (and its sender) would.
         support = dict(acquirer._get_refund_support(), manual="full_only")
         Transaction = type(self.env["payment.transaction"])
-        with patch.object(type(acquirer), "_get_refund_support", lambda self: support), \
-                patch.object(Transaction, "_manual_send_refund", create=True,
-                             new=lambda self: self._set_refund_state("done")):
+        with (
+            patch.object(type(acquirer), "_get_refund_support", lambda self: support),
+            patch.object(
+                Transaction,
+                "_manual_send_refund",
+                create=True,
+                new=lambda self: self._set_refund_state("done"),
+            ),
+        ):
             acquirer.invalidate_cache()
             form = self._form(order)
             self.assertTrue(form.full_only)
@@ -228,17 +248,24 @@ class TestRefundWizard(ReturnMixin, RefundCase):
 
     def test_unsupported_acquirer_is_named_and_nothing_changes(self):
         manual = self.env["payment.acquirer"].create(
-            {"name": "Cash on Delivery", "provider": "manual", "state": "enabled",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "Cash on Delivery",
+                "provider": "manual",
+                "state": "enabled",
+                "journal_id": self.bank_journal.id,
+            }
         )
         order, tx = self._paid_order(invoiced=True, acquirer=manual)
         messages = len(order.message_ids)
         with self.assertRaisesRegex(UserError, "Cash on Delivery cannot refund"):
             order.with_user(self.refunder).action_open_refund_wizard()
         # A wizard made anyway (RPC) is refused by the refund engine.
-        wizard = self.env[WIZARD].with_user(self.refunder).with_context(
-            default_order_id=order.id
-        ).create({"reason": "Try anyway"})
+        wizard = (
+            self.env[WIZARD]
+            .with_user(self.refunder)
+            .with_context(default_order_id=order.id)
+            .create({"reason": "Try anyway"})
+        )
         self.assertIn("Cash on Delivery", wizard.capability_note)
         with self.assertRaisesRegex(UserError, "Cash on Delivery cannot refund"):
             wizard.action_refund()
@@ -254,9 +281,12 @@ class TestRefundWizard(ReturnMixin, RefundCase):
             self.env[WIZARD].with_user(self.salesman).create(
                 {"order_id": order.id, "reason": "Not mine to refund"}
             )
-        wizard = self.env[WIZARD].with_user(self.refunder).with_context(
-            default_order_id=order.id
-        ).create({"reason": "Mine"})
+        wizard = (
+            self.env[WIZARD]
+            .with_user(self.refunder)
+            .with_context(default_order_id=order.id)
+            .create({"reason": "Mine"})
+        )
         self.assertTrue(wizard.line_ids)
         # Even a wizard made by someone else: the refund itself checks the right.
         with self.assertRaises(AccessError):
@@ -292,7 +322,8 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         self.assertEqual(returns.move_lines.origin_returned_move_id.picking_id, delivery)
         self.assertEqual(
             returns.move_lines.mapped(lambda m: (m.product_id, m.product_uom_qty)),
-            [(self.product, 2.0)], "only what was delivered, not the backorder",
+            [(self.product, 2.0)],
+            "only what was delivered, not the backorder",
         )
         self.assertEqual(lamp._get_return_returned_qty(), 2.0)
 
@@ -318,7 +349,8 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         order, tx = self._paid_order(lines=[(self.product, 2)])
         Transaction = type(self.env["payment.transaction"])
         with patch.object(
-            Transaction, "_test_send_refund",
+            Transaction,
+            "_test_send_refund",
             lambda self: self._set_refund_state("error", "Acquirer down"),
         ):
             form = self._form(order)
@@ -347,20 +379,36 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
             journal = env["account.journal"].search(
                 [("type", "=", "bank"), ("company_id", "=", admin.company_id.id)], limit=1
             )
-            acquirer = self._commit_record(env, "payment.acquirer", {
-                "name": "Wizard Concurrency Transfer", "provider": "transfer",
-                "state": "enabled", "journal_id": journal.id,
-                "company_id": admin.company_id.id,
-            })
-            product = self._commit_record(env, "product.product", {
-                "name": "Wizard Concurrency Service", "type": "service", "list_price": 10.0,
-                "taxes_id": [(6, 0, [])],
-            })
+            acquirer = self._commit_record(
+                env,
+                "payment.acquirer",
+                {
+                    "name": "Wizard Concurrency Transfer",
+                    "provider": "transfer",
+                    "state": "enabled",
+                    "journal_id": journal.id,
+                    "company_id": admin.company_id.id,
+                },
+            )
+            product = self._commit_record(
+                env,
+                "product.product",
+                {
+                    "name": "Wizard Concurrency Service",
+                    "type": "service",
+                    "list_price": 10.0,
+                    "taxes_id": [(6, 0, [])],
+                },
+            )
             partner = self._commit_record(env, "res.partner", {"name": "Wizard Customer"})
-            order = self._commit_record(env, "sale.order", {
-                "partner_id": partner.id,
-                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 4})],
-            })
+            order = self._commit_record(
+                env,
+                "sale.order",
+                {
+                    "partner_id": partner.id,
+                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 4})],
+                },
+            )
             tx = self._commit_payment(env, acquirer, 40.0, order)
             return tx.id, order.id
 
@@ -368,10 +416,11 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
 
         def confirm(reason):
             def work(env):
-                wizard = env[WIZARD].with_context(default_order_id=order_id).create(
-                    {"reason": reason}
+                wizard = (
+                    env[WIZARD].with_context(default_order_id=order_id).create({"reason": reason})
                 )
                 return wizard.action_refund()["params"]["title"]
+
             return work
 
         # The first wizard holds the payment's lock while it checks and reserves.

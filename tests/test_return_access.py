@@ -1,4 +1,5 @@
 """Who may read and work return requests: the own/all documents rights of sale.order."""
+
 from flectra.exceptions import AccessError
 from flectra.tests import new_test_user, tagged
 
@@ -26,7 +27,9 @@ class TestReturnRequestAccess(ReturnCase):
     def _request_of(self, salesperson, qty=1):
         order = self._delivered_order()
         order.user_id = salesperson
-        return self._submit(order, {self.product: qty}, comment="Private note", phone="0470 12 34 56")
+        return self._submit(
+            order, {self.product: qty}, comment="Private note", phone="0470 12 34 56"
+        )
 
     def test_own_documents_seller_sees_only_own_requests(self):
         mine = self._request_of(self.own_seller)
@@ -34,9 +37,7 @@ class TestReturnRequestAccess(ReturnCase):
         Request = self.Request.with_user(self.own_seller)
         self.assertEqual(Request.search([("id", "in", (mine | theirs).ids)]), mine)
         Line = self.env["sale.return.request.line"].with_user(self.own_seller)
-        self.assertEqual(
-            Line.search([("request_id", "in", (mine | theirs).ids)]).request_id, mine
-        )
+        self.assertEqual(Line.search([("request_id", "in", (mine | theirs).ids)]).request_id, mine)
         with self.assertRaises(AccessError):
             theirs.with_user(self.own_seller).read(["phone", "comment"])
         with self.assertRaises(AccessError):
@@ -62,7 +63,9 @@ class TestReturnRequestAccess(ReturnCase):
     def test_responsible_decides_over_the_orders_salesperson(self):
         request = self._request_of(self.colleague)
         request.user_id = self.own_seller
-        self.assertEqual(self.Request.with_user(self.own_seller).search([("id", "=", request.id)]), request)
+        self.assertEqual(
+            self.Request.with_user(self.own_seller).search([("id", "=", request.id)]), request
+        )
         self.assertFalse(self.Request.with_user(self.colleague).search([("id", "=", request.id)]))
 
     def test_all_documents_seller_works_every_request(self):

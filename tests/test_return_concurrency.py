@@ -1,6 +1,7 @@
 """Two return forms submitted at the same moment for the same products, with
 real transactions: data is committed by separate cursors, each submission runs
 in its own cursor and thread, and everything is deleted afterwards."""
+
 import threading
 import uuid
 
@@ -20,24 +21,42 @@ class TestReturnRequestRace(CommittedCase):
         self.ids = self.commit(self._create_data, context={"tracking_disable": True})
 
     def _create_data(self, env):
-        website = self.track(env["website"].create({
-            "name": "Race Shop", "allow_online_returns": True, "return_window_days": 30,
-        }))
-        product = self.track(env["product.product"].create(
-            {"name": "Race Kettle", "type": "consu", "list_price": 20.0, "is_published": True}
-        ))
-        partner = self.track(env["res.partner"].create({"name": "Race Buyer", "email": "race@example.com"}))
-        order = self.track(env["sale.order"].create({
-            "partner_id": partner.id, "website_id": website.id,
-            "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
-        }))
+        website = self.track(
+            env["website"].create(
+                {
+                    "name": "Race Shop",
+                    "allow_online_returns": True,
+                    "return_window_days": 30,
+                }
+            )
+        )
+        product = self.track(
+            env["product.product"].create(
+                {"name": "Race Kettle", "type": "consu", "list_price": 20.0, "is_published": True}
+            )
+        )
+        partner = self.track(
+            env["res.partner"].create({"name": "Race Buyer", "email": "race@example.com"})
+        )
+        order = self.track(
+            env["sale.order"].create(
+                {
+                    "partner_id": partner.id,
+                    "website_id": website.id,
+                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 2})],
+                }
+            )
+        )
         order.action_confirm()
         for move in order.picking_ids.move_lines:
             move.quantity_done = move.product_uom_qty
         order.picking_ids._action_done()
         return {
-            "website": website.id, "product": product.id, "partner": partner.id,
-            "order": order.id, "line": order.order_line.id,
+            "website": website.id,
+            "product": product.id,
+            "partner": partner.id,
+            "order": order.id,
+            "line": order.order_line.id,
             "pickings": order.picking_ids.ids,
         }
 
@@ -47,11 +66,15 @@ class TestReturnRequestRace(CommittedCase):
         if self.tracked(env, "sale.order"):
             ids, cr = self.ids, env.cr
             cr.execute("DELETE FROM sale_return_request WHERE order_id = %s", (ids["order"],))
-            cr.execute("DELETE FROM mail_message WHERE (model = 'sale.order' AND res_id = %s)"
-                       " OR (model = 'stock.picking' AND res_id IN %s)",
-                       (ids["order"], tuple(ids["pickings"])))
+            cr.execute(
+                "DELETE FROM mail_message WHERE (model = 'sale.order' AND res_id = %s)"
+                " OR (model = 'stock.picking' AND res_id IN %s)",
+                (ids["order"], tuple(ids["pickings"])),
+            )
             cr.execute("DELETE FROM stock_valuation_layer WHERE product_id = %s", (ids["product"],))
-            cr.execute("DELETE FROM stock_move_line WHERE picking_id IN %s", (tuple(ids["pickings"]),))
+            cr.execute(
+                "DELETE FROM stock_move_line WHERE picking_id IN %s", (tuple(ids["pickings"]),)
+            )
             cr.execute("DELETE FROM stock_move WHERE picking_id IN %s", (tuple(ids["pickings"]),))
             cr.execute("DELETE FROM stock_picking WHERE id IN %s", (tuple(ids["pickings"]),))
             cr.execute("DELETE FROM sale_order_line WHERE order_id = %s", (ids["order"],))
@@ -69,7 +92,8 @@ class TestReturnRequestRace(CommittedCase):
             barrier.wait()
             try:
                 env["sale.return.request"]._create_from_portal(
-                    order, {self.ids["line"]: {"quantity": 2, "reason": reason}},
+                    order,
+                    {self.ids["line"]: {"quantity": 2, "reason": reason}},
                     token=uuid.uuid4().hex,
                 )
                 cr.commit()  # pylint: disable=invalid-commit
@@ -84,7 +108,9 @@ class TestReturnRequestRace(CommittedCase):
 
     def test_two_submissions_for_the_same_products_create_one_request(self):
         barrier, outcomes = threading.Barrier(2), []
-        threads = [threading.Thread(target=self._submit, args=(barrier, outcomes)) for _ in range(2)]
+        threads = [
+            threading.Thread(target=self._submit, args=(barrier, outcomes)) for _ in range(2)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -4,6 +4,7 @@ tools/test-upgrade runs them for real on the previous version's data; these
 cover what its demo data has not: a line that has its reason already, and a
 return e-mail an administrator edited.
 """
+
 import hashlib
 import importlib.util
 import os
@@ -20,7 +21,9 @@ MODULE = "website_sale_order_handling"
 
 def _script(name):
     path = os.path.join(get_module_path(MODULE), "migrations", "2.0.1.2.0", name)
-    spec = importlib.util.spec_from_file_location("wsoh_migration_%s" % name[:-3].replace("-", "_"), path)
+    spec = importlib.util.spec_from_file_location(
+        "wsoh_migration_%s" % name[:-3].replace("-", "_"), path
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     return script
@@ -38,8 +41,10 @@ class TestReturnMigration(ReturnCase):
         cr.execute("ALTER TABLE sale_return_request ADD COLUMN reason_id INTEGER")
         cr.execute("UPDATE sale_return_request SET reason_id = %s", (wrong_item.id,))
         cr.execute("ALTER TABLE sale_return_request_line ALTER COLUMN reason_id DROP NOT NULL")
-        cr.execute("UPDATE sale_return_request_line SET reason_id = NULL WHERE request_id = %s",
-                   (request.id,))
+        cr.execute(
+            "UPDATE sale_return_request_line SET reason_id = NULL WHERE request_id = %s",
+            (request.id,),
+        )
         _script("pre-migrate.py").migrate(cr, "2.0.1.1.0")
         self.env["sale.return.request.line"].invalidate_cache()
         self.assertEqual(request.line_ids.reason_id, wrong_item)
@@ -53,7 +58,8 @@ class TestReturnMigration(ReturnCase):
         }
         # Both as the previous version installed them (never written since)...
         cr.execute(
-            "UPDATE mail_template SET body_html = '<p>Old body</p>', write_date = create_date WHERE id IN %s",
+            "UPDATE mail_template SET body_html = '<p>Old body</p>', write_date = create_date"
+            " WHERE id IN %s",
             (tuple(t.id for t in templates.values()),),
         )
         # ...then an administrator edits one.
@@ -78,7 +84,8 @@ class TestReturnMigration(ReturnCase):
             for state in ("received", "rejected")
         }
         cr.execute(
-            "UPDATE mail_template SET body_html = '<p>Old body</p>', write_date = create_date WHERE id IN %s",
+            "UPDATE mail_template SET body_html = '<p>Old body</p>', write_date = create_date"
+            " WHERE id IN %s",
             (tuple(t.id for t in templates.values()),),
         )
         cr.execute(
@@ -110,7 +117,9 @@ class TestReturnMigration(ReturnCase):
             (tuple(t.id for t in templates.values()),),
         )
         values = dict(cr.fetchall())
-        self.assertNotIn(templates["received"].id, values, "the shipped translation of the old body went")
+        self.assertNotIn(
+            templates["received"].id, values, "the shipped translation of the old body went"
+        )
         self.assertEqual(values[templates["rejected"].id], edited)
 
     def test_shipped_fingerprints_match_what_flectra_loads_from_a_po_file(self):
@@ -124,11 +133,14 @@ class TestReturnMigration(ReturnCase):
         self.env["base"].flush()
         self.env.cr.execute(
             "SELECT value FROM ir_translation WHERE name = 'mail.template,body_html'"
-            " AND lang = 'fr_FR' AND res_id = %s", (template.id,))
+            " AND lang = 'fr_FR' AND res_id = %s",
+            (template.id,),
+        )
         value = self.env.cr.fetchone()[0]
         po_path = os.path.join(get_module_path(MODULE), "i18n", "fr.po")
         shipped = [
-            entry["value"] for entry in PoFileReader(po_path)
+            entry["value"]
+            for entry in PoFileReader(po_path)
             if entry["name"] == "mail.template,body_html"
             and entry.get("imd_name") == "mail_template_return_received"
         ]

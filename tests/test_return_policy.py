@@ -1,4 +1,5 @@
 """Return policy and quantity arithmetic of online returns."""
+
 from datetime import timedelta
 
 from flectra import fields
@@ -46,9 +47,7 @@ class TestReturnPolicy(ReturnCase):
 
     def test_zero_day_window_means_no_limit(self):
         order = self._delivered_order()
-        order.picking_ids.move_lines.write(
-            {"date": fields.Datetime.now() - timedelta(days=3000)}
-        )
+        order.picking_ids.move_lines.write({"date": fields.Datetime.now() - timedelta(days=3000)})
         self.website.return_window_days = 0
         self.assertEqual(self._returnable(order)["returnable"], 5)
 
@@ -92,14 +91,18 @@ class TestReturnPolicy(ReturnCase):
 
     def test_default_reasons_are_shipped(self):
         names = self.env["sale.return.reason"]._get_for_website(self.website).mapped("name")
-        for name in ("Damaged or defective", "Wrong item received", "Not as described",
-                     "No longer needed", "Other"):
+        for name in (
+            "Damaged or defective",
+            "Wrong item received",
+            "Not as described",
+            "No longer needed",
+            "Other",
+        ):
             self.assertIn(name, names)
 
     def test_settings_edit_the_website_policy(self):
         settings = self.env["res.config.settings"].create(
-            {"website_id": self.website.id, "allow_online_returns": False,
-             "return_window_days": 14}
+            {"website_id": self.website.id, "allow_online_returns": False, "return_window_days": 14}
         )
         settings.execute()
         self.assertFalse(self.website.allow_online_returns)
@@ -109,7 +112,9 @@ class TestReturnPolicy(ReturnCase):
 @tagged("post_install", "-at_install")
 class TestReturnQuantities(ReturnCase):
     def _returnable_qty(self, order):
-        return order.order_line.filtered(lambda ln: ln.product_id == self.product)._get_returnable_qty()
+        return order.order_line.filtered(
+            lambda ln: ln.product_id == self.product
+        )._get_returnable_qty()
 
     def test_partial_delivery_limits_the_returnable_quantity(self):
         order = self._create_web_order(lines=[(self.product, 5)])
@@ -143,9 +148,11 @@ class TestReturnQuantities(ReturnCase):
     def test_return_made_in_the_backend_counts_as_returned(self):
         order = self._delivered_order()
         picking = order.picking_ids
-        wizard = self.env["stock.return.picking"].with_context(
-            active_id=picking.id, active_model="stock.picking"
-        ).create({"picking_id": picking.id})
+        wizard = (
+            self.env["stock.return.picking"]
+            .with_context(active_id=picking.id, active_model="stock.picking")
+            .create({"picking_id": picking.id})
+        )
         wizard._onchange_picking_id()
         wizard.product_return_moves.quantity = 4
         wizard._create_returns()

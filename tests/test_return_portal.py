@@ -1,4 +1,5 @@
 """The customer's side of online returns, over HTTP and in Chromium."""
+
 import json
 import re
 
@@ -16,8 +17,13 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.website.write({"allow_online_returns": True, "return_window_days": 30})
         self.reason = self.env.ref("website_sale_order_handling.return_reason_damaged")
         self.product = self.env["product.product"].create(
-            {"name": "Portal Return Lamp", "type": "product", "list_price": 50.0,
-             "is_published": True, "taxes_id": [(6, 0, [])]}
+            {
+                "name": "Portal Return Lamp",
+                "type": "product",
+                "list_price": 50.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+            }
         )
         warehouse = self.env["stock.warehouse"].search(
             [("company_id", "=", self.website.company_id.id)], limit=1
@@ -26,8 +32,11 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
             self.product, warehouse.lot_stock_id, 100.0
         )
         self.portal_user = new_test_user(
-            self.env, "return_portal_clara", groups="base.group_portal",
-            password="return_portal_clara", name="Portal Clara",
+            self.env,
+            "return_portal_clara",
+            groups="base.group_portal",
+            password="return_portal_clara",
+            name="Portal Clara",
             email="portal.clara@example.com",
         )
         self.customer = self.portal_user.partner_id
@@ -94,8 +103,13 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
 
     def test_logged_in_customer_submits_and_sees_the_confirmation(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self._post({"qty_%s" % self.line.id: "2", "phone": "0470 12 34 56",
-                               "note_%s" % self.line.id: "Scratched"})
+        response = self._post(
+            {
+                "qty_%s" % self.line.id: "2",
+                "phone": "0470 12 34 56",
+                "note_%s" % self.line.id: "Scratched",
+            }
+        )
         request = self._requests(self.order)
         self.assertEqual(len(request), 1)
         self.assertEqual(request.line_ids.quantity, 2)
@@ -120,7 +134,9 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.assertEqual(self.url_open(self.url).status_code, 403)
         self.assertEqual(self.url_open(self.url + "?access_token=nope").status_code, 403)
         data = {"qty_%s" % self.line.id: "1", "reason_%s" % self.line.id: str(self.reason.id)}
-        self.assertIn(self.url_open(self.url + "?access_token=nope", data=data).status_code, (400, 403))
+        self.assertIn(
+            self.url_open(self.url + "?access_token=nope", data=data).status_code, (400, 403)
+        )
         self.assertFalse(self._requests(self.order))
 
     def test_another_customers_order_is_forbidden(self):
@@ -179,10 +195,17 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.assertFalse(self._requests(other))
 
     def test_quantity_for_a_note_or_section_line_is_refused(self):
-        notes = self.env["sale.order.line"].create([
-            {"order_id": self.order.id, "display_type": kind, "name": "Gift wrapping", "product_uom_qty": 0}
-            for kind in ("line_note", "line_section")
-        ])
+        notes = self.env["sale.order.line"].create(
+            [
+                {
+                    "order_id": self.order.id,
+                    "display_type": kind,
+                    "name": "Gift wrapping",
+                    "product_uom_qty": 0,
+                }
+                for kind in ("line_note", "line_section")
+            ]
+        )
         for note in notes:
             self._assert_form_error({"qty_%s" % note.id: "1"}, "does not belong")
 
@@ -193,13 +216,16 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
     def test_reason_sent_as_a_file_is_refused(self):
         key = "reason_%s" % self.line.id
         self._assert_form_error(
-            {key: None}, "could not be read",
+            {key: None},
+            "could not be read",
             files={key: ("reason.txt", str(self.reason.id).encode())},
         )
 
     def test_comment_phone_or_note_sent_as_a_file_is_refused(self):
         for field in ("comment", "phone", "form_token", "note_%s" % self.line.id):
-            self._assert_form_error({field: None}, "could not be read", files={field: ("x.txt", b"x")})
+            self._assert_form_error(
+                {field: None}, "could not be read", files={field: ("x.txt", b"x")}
+            )
 
     def test_unknown_line_id_is_refused(self):
         self._assert_form_error({"qty_abc": "1"}, "does not belong")
@@ -227,19 +253,19 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
 
     def test_refused_form_shows_again_with_what_was_entered(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self._post({
-            "qty_%s" % self.line.id: "2",
-            "note_%s" % self.line.id: "Dented & scratched",
-            "comment": "Call me first",
-            "phone": "not a phone",
-        })
+        response = self._post(
+            {
+                "qty_%s" % self.line.id: "2",
+                "note_%s" % self.line.id: "Dented & scratched",
+                "comment": "Call me first",
+                "phone": "not a phone",
+            }
+        )
         self.assertIn("is not valid", response.text)
         self.assertFalse(self._requests(self.order))
         self.assertRegex(response.text, r'name="qty_%s"[^>]*value="2"' % self.line.id)
         self.assertIn('value="Dented &amp; scratched"', response.text)
-        self.assertRegex(
-            response.text, r'<option value="%s" selected="[^"]+">' % self.reason.id
-        )
+        self.assertRegex(response.text, r'<option value="%s" selected="[^"]+">' % self.reason.id)
         self.assertIn("Call me first</textarea>", response.text)
         self.assertIn('value="not a phone"', response.text)
 
@@ -269,8 +295,10 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
         self.assertEqual(len(self._requests(self.order)), 1)
 
     def test_return_page_shows_each_products_reason_and_note(self):
-        request = self._submit(self.order, {self.product: {
-            "quantity": 1, "reason": self.reason, "note": "<i>bent</i> shade"}})
+        request = self._submit(
+            self.order,
+            {self.product: {"quantity": 1, "reason": self.reason, "note": "<i>bent</i> shade"}},
+        )
         self.authenticate(self.portal_user.login, self.portal_user.login)
         response = self.url_open("/my/returns/%s" % request.id)
         self.assertIn(self.reason.name, response.text)
@@ -289,8 +317,12 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
     def test_double_submission_of_the_same_form_creates_one_request(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         _response, csrf, token = self._form()
-        data = {"csrf_token": csrf, "form_token": token,
-                "qty_%s" % self.line.id: "1", "reason_%s" % self.line.id: str(self.reason.id)}
+        data = {
+            "csrf_token": csrf,
+            "form_token": token,
+            "qty_%s" % self.line.id: "1",
+            "reason_%s" % self.line.id: str(self.reason.id),
+        }
         first = self.url_open(self.url, data=data)
         second = self.url_open(self.url, data=data)
         self.assertEqual(len(self._requests(self.order)), 1)
@@ -299,10 +331,16 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
     # -- Chromium -----------------------------------------------------------
     def test_customer_return_flow_in_chromium(self):
         service = self.env["product.product"].create(
-            {"name": "Portal Setup Service", "type": "service", "list_price": 10.0,
-             "taxes_id": [(6, 0, [])]}
+            {
+                "name": "Portal Setup Service",
+                "type": "service",
+                "list_price": 10.0,
+                "taxes_id": [(6, 0, [])],
+            }
         )
-        order = self._create_web_order(partner=self.customer, lines=[(self.product, 3), (service, 1)])
+        order = self._create_web_order(
+            partner=self.customer, lines=[(self.product, 3), (service, 1)]
+        )
         order.action_confirm()
         self._deliver(order)
         # Services count as delivered by hand: the form lists them, disabled.

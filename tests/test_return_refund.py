@@ -1,4 +1,5 @@
 """A received return is refunded through the order's refund capability."""
+
 from flectra.exceptions import AccessError, UserError
 from flectra.tests import tagged
 
@@ -56,8 +57,12 @@ class TestReturnRefund(ReturnMixin, RefundCase):
 
     def test_acquirer_without_partial_refunds_is_refused_and_nothing_changes(self):
         manual = self.env["payment.acquirer"].create(
-            {"name": "Cash on the counter", "provider": "manual", "state": "test",
-             "journal_id": self.bank_journal.id}
+            {
+                "name": "Cash on the counter",
+                "provider": "manual",
+                "state": "test",
+                "journal_id": self.bank_journal.id,
+            }
         )
         self.assertEqual(manual.support_refund, "none")
         _order, tx, request = self._received_return(acquirer=manual)

@@ -1,4 +1,5 @@
 """Return requests: creation rules, the backend workflow and its emails."""
+
 from datetime import timedelta
 
 from flectra import fields
@@ -12,7 +13,9 @@ from .return_common import ReturnCase
 class TestReturnRequestCreation(ReturnCase):
     def test_form_submission_creates_a_requested_request(self):
         order = self._delivered_order()
-        request = self._submit(order, {self.product: 2}, comment="Broken box", phone="0470 12 34 56")
+        request = self._submit(
+            order, {self.product: 2}, comment="Broken box", phone="0470 12 34 56"
+        )
         self.assertEqual(request.state, "requested")
         self.assertTrue(request.name.startswith("RET/"))
         self.assertEqual(request.partner_id, self.customer)
@@ -26,9 +29,15 @@ class TestReturnRequestCreation(ReturnCase):
             self.Request.create({"order_id": order.id, "partner_id": self.customer.id})
 
     def test_salesman_has_no_create_right(self):
-        salesman = new_test_user(self.env, "returns_salesman", groups="sales_team.group_sale_salesman")
-        self.assertFalse(self.Request.with_user(salesman).check_access_rights("create", raise_exception=False))
-        self.assertTrue(self.Request.with_user(salesman).check_access_rights("write", raise_exception=False))
+        salesman = new_test_user(
+            self.env, "returns_salesman", groups="sales_team.group_sale_salesman"
+        )
+        self.assertFalse(
+            self.Request.with_user(salesman).check_access_rights("create", raise_exception=False)
+        )
+        self.assertTrue(
+            self.Request.with_user(salesman).check_access_rights("write", raise_exception=False)
+        )
 
     def _assert_refused(self, order, quantities, message, **kwargs):
         with self.assertRaisesRegex(UserError, message):
@@ -157,7 +166,9 @@ class TestReturnRequestWorkflow(ReturnCase):
         request = self._submit(self._delivered_order(), {self.product: 1})
         with self.assertRaises(UserError):
             request.action_reject("  ")
-        wizard = Form(self.env["sale.return.request.reject"].with_context(default_request_id=request.id))
+        wizard = Form(
+            self.env["sale.return.request.reject"].with_context(default_request_id=request.id)
+        )
         wizard.reason = "Bought more than a year ago"
         wizard.save().action_reject()
         self.assertEqual(request.state, "rejected")

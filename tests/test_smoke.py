@@ -1,4 +1,5 @@
 """One smoke test per layer, proving the harness end to end on real Flectra."""
+
 from flectra.tests import tagged
 
 from .common import OrderHandlingCase, OrderHandlingHttpCase

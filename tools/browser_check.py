@@ -7,6 +7,7 @@ client), reads the page's width and closes it. It prints one line, the
 browser's version, and exits 0; or one sentence saying why the browser cannot
 be driven, and exits 1.
 """
+
 import logging
 import shutil
 import subprocess
@@ -40,12 +41,15 @@ def drive():
     try:
         browser = common.ChromeBrowser(logger, "%dx%d" % WINDOW, None)
         request = browser._websocket_send(
-            "Runtime.evaluate", params={"expression": "window.innerWidth", "returnByValue": True})
+            "Runtime.evaluate", params={"expression": "window.innerWidth", "returnByValue": True}
+        )
         answer = browser._websocket_wait_id(request) or {}
         width = answer.get("result", {}).get("result", {}).get("value")
         if width != WINDOW[0]:
             return "its page is %s px wide instead of %d (window size switch not understood)" % (
-                width, WINDOW[0])
+                width,
+                WINDOW[0],
+            )
         return None
     except unittest.SkipTest as err:
         return str(err)
@@ -63,8 +67,10 @@ def drive():
 def main():
     version, error = browser_version()
     if not version:
-        print("No browser for the tours: Debian's chromium package is needed (%s)." % (
-            error or "chromium --version printed nothing"))
+        print(
+            "No browser for the tours: Debian's chromium package is needed (%s)."
+            % (error or "chromium --version printed nothing")
+        )
         return 1
     why = drive()
     if why:

@@ -9,6 +9,7 @@ Markdown files alone and says what it left out; ``--require-all`` (what
 tools/lint.py passes) makes a missing library an error instead.
 Prints one line per problem; exits 1 if there is any.
 """
+
 import os
 import re
 import sys
@@ -99,7 +100,9 @@ def check_views_defined_once(paths):
                 continue  # another add-on's view, inherited or changed
             where = "%s:%s" % (rel, node.sourceline)
             if xml_id in seen:
-                problems.append("%s: view %r is already defined at %s" % (where, xml_id, seen[xml_id]))
+                problems.append(
+                    "%s: view %r is already defined at %s" % (where, xml_id, seen[xml_id])
+                )
             else:
                 seen[xml_id] = where
     return problems
@@ -114,8 +117,10 @@ def check_complete(po_path, pot_path):
     except (OSError, ValueError):
         return []  # check_po says why
     missing = sorted(template - translated)
-    return ["%s: lacks msgid %r of the .pot (msgmerge it)" % (os.path.relpath(po_path, REPO), m[:60])
-            for m in missing]
+    return [
+        "%s: lacks msgid %r of the .pot (msgmerge it)" % (os.path.relpath(po_path, REPO), m[:60])
+        for m in missing
+    ]
 
 
 # --- Markdown: relative links and images -------------------------------------
@@ -139,7 +144,11 @@ def markdown_lines(path):
         for number, line in enumerate(source, 1):
             opening = FENCE.match(line)
             if fence:
-                if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                if (
+                    opening
+                    and opening.group(1)[0] == fence[0]
+                    and len(opening.group(1)) >= len(fence)
+                ):
                     fence = None
                 continue
             if opening:
@@ -238,8 +247,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     problems = check_markdown_links(files(".md")) + check_tests_imported()
     if MISSING_LIBRARY:
-        message = ("XML and translation files not checked: %s is not installed here "
-                   "(tools/lint.py checks them in its own virtualenv)" % MISSING_LIBRARY)
+        message = (
+            "XML and translation files not checked: %s is not installed here "
+            "(tools/lint.py checks them in its own virtualenv)" % MISSING_LIBRARY
+        )
         if "--require-all" in argv:
             problems.append(message)
         else:

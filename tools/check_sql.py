@@ -7,6 +7,7 @@ brought it, is looked for in the add-on's Python and XML files (not in
 tools/, which holds this list). Prints one line per use; exits 1 if any.
 Standard library only.
 """
+
 import os
 import re
 import sys
@@ -33,7 +34,9 @@ NEWER_THAN_10 = {
     r"\bINCLUDE\s*\(\s*\w+": "11 (covering indexes)",
     r"\bMATERIALIZED\s*\(": "12 (CTE AS MATERIALIZED)",
 }
-PATTERNS = [(re.compile(pattern, re.IGNORECASE), version) for pattern, version in NEWER_THAN_10.items()]
+PATTERNS = [
+    (re.compile(pattern, re.IGNORECASE), version) for pattern, version in NEWER_THAN_10.items()
+]
 
 
 def files():
@@ -51,8 +54,10 @@ def check(path):
             for pattern, version in PATTERNS:
                 match = pattern.search(line)
                 if match:
-                    problems.append("%s:%d: %s needs PostgreSQL %s; Flectra 2.0 runs on 10" % (
-                        os.path.relpath(path, REPO), number, match.group(0).strip(), version))
+                    problems.append(
+                        "%s:%d: %s needs PostgreSQL %s; Flectra 2.0 runs on 10"
+                        % (os.path.relpath(path, REPO), number, match.group(0).strip(), version)
+                    )
     return problems
 
 

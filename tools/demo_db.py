@@ -1,4 +1,5 @@
 """The demo database of tools/run and the databases of the bench/ scripts."""
+
 import os
 import subprocess
 import sys
@@ -25,8 +26,14 @@ def ensure_demo_database(bin_path, addons_path, db, rebuild=False):
     log_path = os.path.join("/tmp", "%s-build.log" % db)
     run_logged(
         flectra_command(
-            bin_path, addons_path, db, "--init=%s" % MODULE, "--stop-after-init",
-            "--http-port=%d" % free_port(), "--max-cron-threads=0", "--log-level=info",
+            bin_path,
+            addons_path,
+            db,
+            "--init=%s" % MODULE,
+            "--stop-after-init",
+            "--http-port=%d" % free_port(),
+            "--max-cron-threads=0",
+            "--log-level=info",
         ),
         log_path,
     )
@@ -48,8 +55,17 @@ def reexec_bench_under_flectra(db, script, max_cron_threads=None):
         drop_database(db)  # what an interrupted build left
         print("Building %s (install without demo data) ..." % db, flush=True)
         extra = [] if max_cron_threads is None else ["--max-cron-threads=%d" % max_cron_threads]
-        cmd = flectra_command(bin_path, addons, db, "-i", MODULE, "--without-demo=all",
-                              "--stop-after-init", "--http-port=%d" % free_port(), *extra)
+        cmd = flectra_command(
+            bin_path,
+            addons,
+            db,
+            "-i",
+            MODULE,
+            "--without-demo=all",
+            "--stop-after-init",
+            "--http-port=%d" % free_port(),
+            *extra,
+        )
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd="/tmp")
     env = dict(_pg_env(), WSOH_BENCH_ADDONS=addons, WSOH_BENCH_INNER="1", WSOH_BENCH_BIN=bin_path)
     python = flectra_python(bin_path)

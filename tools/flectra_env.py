@@ -11,6 +11,7 @@ module of its own:
 Standard library only: these scripts run with any python3, Flectra runs
 with its own interpreter.
 """
+
 from demo_db import ensure_demo_database, reexec_bench_under_flectra  # noqa: F401
 from flectra_log import LOG_RECORD, log_records, show_progress  # noqa: F401
 from flectra_run import (  # noqa: F401

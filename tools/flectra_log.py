@@ -1,5 +1,6 @@
 """Read Flectra's log: its records (tracebacks included), and the few lines
 that tell a person where a long run is."""
+
 import re
 
 LOG_RECORD = re.compile(
@@ -34,7 +35,7 @@ def show_progress(line):
     if module:
         print("  loading %s (%s/%s)" % module.groups(), flush=True)
     elif msg.startswith("Starting ") and msg.endswith(" ..."):
-        print("  test %s" % msg[len("Starting "):-4], flush=True)
+        print("  test %s" % msg[len("Starting ") : -4], flush=True)
     elif msg.startswith("Starting post tests"):
         print("  post-install tests", flush=True)
     elif msg.startswith("Starting the second pass"):

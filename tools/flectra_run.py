@@ -2,6 +2,7 @@
 loopback only), and a run with its whole log in a file that always ends
 with a verdict (a Flectra that does not exit is stopped, with its threads'
 stacks)."""
+
 import os
 import re
 import signal
@@ -83,8 +84,14 @@ def run_logged(cmd, log_path, env=None, time_limit=TIME_LIMIT):
     reported = []
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace", cwd="/tmp", env=env, start_new_session=True,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            cwd="/tmp",
+            env=env,
+            start_new_session=True,
         )
 
         def copy():

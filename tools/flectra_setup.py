@@ -1,5 +1,6 @@
 """Find the Flectra this project runs on, without installing it: its command,
 its Python and its add-ons."""
+
 import hashlib
 import os
 import shutil
@@ -14,10 +15,7 @@ NO_FLECTRA = (
     "or set FLECTRA_BIN to its path."
 )
 
-CACHE = os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), MODULE
-)
-
+CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), MODULE)
 
 
 class SetupError(Exception):
@@ -65,9 +63,7 @@ def default_addons_path(bin_path):
         "from flectra.tools import config; config.parse_config([]);"
         "print(config['addons_path'])"
     )
-    out = subprocess.run(
-        [python, "-c", code], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
     if out.returncode != 0 or not out.stdout.strip():
         raise SetupError(
             "The `flectra` command was found but its Python cannot import flectra: "

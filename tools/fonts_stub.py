@@ -10,6 +10,7 @@ the run with openssl and trusted by the browser through its key hash only
 
 Standard library and the openssl command only.
 """
+
 import base64
 import hashlib
 import http.server
@@ -65,22 +66,41 @@ class FontsStub:
         key = os.path.join(self.folder, "key.pem")
         cert = os.path.join(self.folder, "cert.pem")
         made = subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-             "-subj", "/CN=%s" % HOSTS[0],
-             "-addext", "subjectAltName=%s" % ",".join("DNS:%s" % h for h in HOSTS),
-             "-keyout", key, "-out", cert],
-            capture_output=True, check=False,
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=%s" % HOSTS[0],
+                "-addext",
+                "subjectAltName=%s" % ",".join("DNS:%s" % h for h in HOSTS),
+                "-keyout",
+                key,
+                "-out",
+                cert,
+            ],
+            capture_output=True,
+            check=False,
         )
         if made.returncode != 0:
             return False
         der = subprocess.run(
             [openssl, "x509", "-in", cert, "-noout", "-pubkey"],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         ).stdout
         spki = subprocess.run(
             [openssl, "pkey", "-pubin", "-outform", "der"],
-            input=der, capture_output=True, check=True,
+            input=der,
+            capture_output=True,
+            check=True,
         ).stdout
         self.spki = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -88,7 +108,8 @@ class FontsStub:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.socket = context.wrap_socket(
-            self.server.socket, server_side=True, do_handshake_on_connect=False)
+            self.server.socket, server_side=True, do_handshake_on_connect=False
+        )
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return True
 

@@ -4,6 +4,8 @@
 The tools live in a virtualenv under the user's cache folder, built once from
 tools/requirements-lint.txt (rebuilt when that file changes).
 """
+
+import argparse
 import hashlib
 import os
 import subprocess
@@ -29,12 +31,11 @@ def lint_python():
     subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
     done = subprocess.run(
         [python, "-m", "pip", "install", "-q", "-r", REQUIREMENTS],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        raise fe.SetupError(
-            "Could not install the lint tools from PyPI:\n%s" % done.stderr[-2000:]
-        )
+        raise fe.SetupError("Could not install the lint tools from PyPI:\n%s" % done.stderr[-2000:])
     with open(stamp, "w") as out:
         out.write(digest)
     return python
@@ -59,41 +60,56 @@ def check(name, cmd, **kwargs):
     return 1
 
 
-def run_all():
-    """Run every static check; return how many failed."""
+def run_all(only=None, fix=False):
+    """Run every static check (or the one named ``only``); return how many
+    failed. ``fix``: let the formatter rewrite the files first."""
     try:
         python = lint_python()
     except (fe.SetupError, subprocess.CalledProcessError) as err:
         print(err)
         return 1
     bin_dir = os.path.dirname(python)
+    ruff = os.path.join(bin_dir, "ruff")
+    if fix:
+        subprocess.run([ruff, "format", "--no-cache", "."], cwd=fe.REPO, check=False)
+    checks = {
+        "pylint-odoo": dict(
+            cmd=[
+                os.path.join(bin_dir, "pylint"),
+                "--rcfile=%s" % os.path.join(fe.REPO, ".pylintrc"),
+                # The README is Markdown, as the project asks, not OCA's README.rst.
+                "--disable=missing-readme",
+                os.path.join(fe.module_addons_dir(), fe.MODULE),
+            ]
+        ),
+        "ruff": dict(cmd=[ruff, "check", "--no-cache", "."], cwd=fe.REPO),
+        # The one formatter of the project's Python (ruff's, with .ruff.toml).
+        "ruff-format": dict(cmd=[ruff, "format", "--check", "--no-cache", "."], cwd=fe.REPO),
+        "XML, translation and Markdown files": dict(
+            cmd=[python, os.path.join(fe.REPO, "tools", "check_files.py"), "--require-all"]
+        ),
+        "SQL for PostgreSQL 10": dict(
+            cmd=[sys.executable, os.path.join(fe.REPO, "tools", "check_sql.py")]
+        ),
+    }
     failures = 0
-    failures += check(
-        "pylint-odoo",
-        [
-            os.path.join(bin_dir, "pylint"),
-            "--rcfile=%s" % os.path.join(fe.REPO, ".pylintrc"),
-            # The README is Markdown, as the project asks, not OCA's README.rst.
-            "--disable=missing-readme",
-            os.path.join(fe.module_addons_dir(), fe.MODULE),
-        ],
-    )
-    failures += check(
-        "ruff", [os.path.join(bin_dir, "ruff"), "check", "--no-cache", "."], cwd=fe.REPO
-    )
-    failures += check(
-        "XML, translation and Markdown files",
-        [python, os.path.join(fe.REPO, "tools", "check_files.py"), "--require-all"],
-    )
-    failures += check(
-        "SQL for PostgreSQL 10",
-        [sys.executable, os.path.join(fe.REPO, "tools", "check_sql.py")],
-    )
+    for name, spec in checks.items():
+        if only and name != only:
+            continue
+        failures += check(name, spec["cmd"], **({"cwd": spec["cwd"]} if "cwd" in spec else {}))
     return failures
 
 
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="run this check alone (e.g. ruff-format)")
+    parser.add_argument("--fix", action="store_true", help="format the Python files first")
+    return parser.parse_args()
+
+
 if __name__ == "__main__":
+    args = parse_args()
     try:
-        sys.exit(1 if run_all() else 0)
+        sys.exit(1 if run_all(only=args.only, fix=args.fix) else 0)
     except fe.SetupError as err:
         fe.fail(str(err))

@@ -1,5 +1,6 @@
 """The PostgreSQL server the tools use: started if it is down, our role made
 if it is missing, and a few statements run as that role."""
+
 import os
 import shutil
 import socket

@@ -22,6 +22,7 @@ The last record is "N failed, N error(s) of N tests with every module loaded,
 on database 'db'". Exit code: 0 when every test passed, 1 when one failed, 2
 when the pass could not run.
 """
+
 import os
 
 # As the `flectra` script does, before anything reads the time zone.
@@ -44,12 +45,15 @@ _logger = logging.getLogger("flectra.tests.second_pass")
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suites", required=True,
-                        help="comma-separated add-ons whose at_install tests to run, in order")
-    parser.add_argument("--test-tags", required=True,
-                        help="the --test-tags spec of the first pass")
-    parser.add_argument("flectra_args", nargs=argparse.REMAINDER,
-                        help="Flectra's own options, after --")
+    parser.add_argument(
+        "--suites",
+        required=True,
+        help="comma-separated add-ons whose at_install tests to run, in order",
+    )
+    parser.add_argument("--test-tags", required=True, help="the --test-tags spec of the first pass")
+    parser.add_argument(
+        "flectra_args", nargs=argparse.REMAINDER, help="Flectra's own options, after --"
+    )
     args = parser.parse_args(argv)
     if args.flectra_args[:1] == ["--"]:
         args.flectra_args = args.flectra_args[1:]
@@ -62,14 +66,18 @@ def run_tests(registry, suites):
     with flectra.api.Environment.manage():
         for module_name in suites:
             if module_name not in registry._init_modules:
-                _logger.warning("%s is not installed on this database: its tests do not run",
-                                module_name)
+                _logger.warning(
+                    "%s is not installed on this database: its tests do not run", module_name
+                )
                 continue
             suite = loader.make_suite(module_name, "at_install")
             if not suite.countTestCases():
                 continue
-            _logger.info("Starting the at_install tests of %s (%d), every module loaded",
-                         module_name, suite.countTestCases())
+            _logger.info(
+                "Starting the at_install tests of %s (%d), every module loaded",
+                module_name,
+                suite.countTestCases(),
+            )
             report.update(loader.run_suite(suite, module_name))
     return report
 
@@ -107,8 +115,13 @@ def main(argv):
     try:
         _logger.info("Starting the second pass: at_install tests with every module loaded")
         report = run_tests(registry, suites)
-        log = (_logger.error if not report.wasSuccessful()
-               else _logger.warning if not report.testsRun else _logger.info)
+        log = (
+            _logger.error
+            if not report.wasSuccessful()
+            else _logger.warning
+            if not report.testsRun
+            else _logger.info
+        )
         log("%s with every module loaded, on database %r", report, db)
         rc = 0 if report.wasSuccessful() else 1
     except Exception:

@@ -3,6 +3,7 @@ database upgraded from the previous version: one per migration script.
 
 Each check prints ``UPGRADE-CHECK PASS|FAIL <what>``.
 """
+
 import os
 import traceback
 
@@ -22,9 +23,11 @@ def _version(text):
 def check(since):
     """A check of the migration to version ``since``: it applies to databases
     of an older version only."""
+
     def register(function):
         CHECKS.append((since, function))
         return function
+
     return register
 
 
@@ -169,8 +172,10 @@ def captured_payments_are_sealed():
 
 for since, function in CHECKS:
     if _version(UPGRADED_FROM) >= _version(since):
-        print("UPGRADE-CHECK SKIP %s (migration to %s; the database was at %s)"
-              % (function.__name__, since, UPGRADED_FROM))
+        print(
+            "UPGRADE-CHECK SKIP %s (migration to %s; the database was at %s)"
+            % (function.__name__, since, UPGRADED_FROM)
+        )
         continue
     try:
         function()

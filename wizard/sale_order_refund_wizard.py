@@ -18,7 +18,9 @@ class SaleOrderRefundWizard(models.TransientModel):
     currency_id = fields.Many2one(related="order_id.currency_id")
     refund_mode = fields.Selection(
         [("lines", "Chosen quantities"), ("amount", "An amount")],
-        string="Refund", default="lines", required=True,
+        string="Refund",
+        default="lines",
+        required=True,
     )
     line_ids = fields.One2many("sale.order.refund.wizard.line", "wizard_id", string="Lines")
     include_delivery = fields.Boolean(
@@ -27,7 +29,9 @@ class SaleOrderRefundWizard(models.TransientModel):
     )
     has_delivery_line = fields.Boolean(compute="_compute_order_figures")
     delivery_amount = fields.Monetary(
-        "Shipping Left to Refund", compute="_compute_order_figures", currency_field="currency_id",
+        "Shipping Left to Refund",
+        compute="_compute_order_figures",
+        currency_field="currency_id",
     )
     amount = fields.Monetary(
         currency_field="currency_id",
@@ -47,11 +51,17 @@ class SaleOrderRefundWizard(models.TransientModel):
     full_only = fields.Boolean(compute="_compute_order_figures")
     capability_note = fields.Char(compute="_compute_order_figures")
     refundable_amount = fields.Monetary(
-        "Left to Refund", compute="_compute_order_figures", currency_field="currency_id",
+        "Left to Refund",
+        compute="_compute_order_figures",
+        currency_field="currency_id",
     )
-    lines_amount = fields.Monetary(compute="_compute_amount_to_refund", currency_field="currency_id")
+    lines_amount = fields.Monetary(
+        compute="_compute_amount_to_refund", currency_field="currency_id"
+    )
     amount_to_refund = fields.Monetary(
-        "Amount to Refund", compute="_compute_amount_to_refund", currency_field="currency_id",
+        "Amount to Refund",
+        compute="_compute_amount_to_refund",
+        currency_field="currency_id",
         help="Taxes included, and never more than this order has left to refund.",
     )
     warning = fields.Char(compute="_compute_amount_to_refund")
@@ -70,12 +80,11 @@ class SaleOrderRefundWizard(models.TransientModel):
         if "line_ids" in fields_list:
             res["line_ids"] = [
                 (0, 0, {"sale_line_id": line.id, "qty_left": left[line], "quantity": left[line]})
-                for line in lines if line in left
+                for line in lines
+                if line in left
             ]
         if "include_delivery" in fields_list:
-            res["include_delivery"] = any(
-                _is_shipping_line(line) for line in left
-            )
+            res["include_delivery"] = any(_is_shipping_line(line) for line in left)
         return res
 
     @api.model_create_multi
@@ -109,10 +118,16 @@ class SaleOrderRefundWizard(models.TransientModel):
         for wizard in self:
             order = wizard.order_id.sudo()
             if not order:
-                wizard.update({
-                    "has_delivery_line": False, "delivery_amount": 0.0, "refundable_amount": 0.0,
-                    "full_only": False, "capability_note": False, "can_restock": False,
-                })
+                wizard.update(
+                    {
+                        "has_delivery_line": False,
+                        "delivery_amount": 0.0,
+                        "refundable_amount": 0.0,
+                        "full_only": False,
+                        "capability_note": False,
+                        "can_restock": False,
+                    }
+                )
                 continue
             acquirers = order._get_online_payments().acquirer_id
             supports = set(acquirers.mapped("support_refund"))
@@ -125,15 +140,16 @@ class SaleOrderRefundWizard(models.TransientModel):
             wizard.full_only = "full_only" in supports
             wizard.capability_note = False
             if "none" in supports:
-                wizard.capability_note = acquirers.filtered(
-                    lambda a: a.support_refund == "none"
-                )[:1]._get_refund_unsupported_message()
+                wizard.capability_note = acquirers.filtered(lambda a: a.support_refund == "none")[
+                    :1
+                ]._get_refund_unsupported_message()
             elif wizard.full_only:
                 wizard.capability_note = _(
                     "%s can only refund a payment in full: everything left to refund "
                     "goes back to the customer.",
-                    ", ".join(acquirers.filtered(lambda a: a.support_refund == "full_only")
-                              .mapped("name")),
+                    ", ".join(
+                        acquirers.filtered(lambda a: a.support_refund == "full_only").mapped("name")
+                    ),
                 )
             wizard.can_restock = any(
                 line.product_id.type == "product" and line.qty_delivered > 0
@@ -141,7 +157,11 @@ class SaleOrderRefundWizard(models.TransientModel):
             )
 
     @api.depends(
-        "refund_mode", "amount", "include_delivery", "line_ids.quantity", "refundable_amount",
+        "refund_mode",
+        "amount",
+        "include_delivery",
+        "line_ids.quantity",
+        "refundable_amount",
         "full_only",
     )
     def _compute_amount_to_refund(self):
@@ -157,22 +177,23 @@ class SaleOrderRefundWizard(models.TransientModel):
                 wanted = wizard.amount
             else:
                 quantities = order._add_refund_discount_lines(wizard._get_line_quantities())
-                wanted = wizard.lines_amount = order.currency_id.round(sum(
-                    order._get_refund_line_amount(line, qty) for line, qty in quantities.items()
-                ))
+                wanted = wizard.lines_amount = order.currency_id.round(
+                    sum(
+                        order._get_refund_line_amount(line, qty) for line, qty in quantities.items()
+                    )
+                )
             if order.currency_id.compare_amounts(wanted, left) > 0:
                 wizard.warning = _(
                     "This is more than the %(left)s left to refund on this order: "
-                    "choose less, or refund an amount.", left=left,
+                    "choose less, or refund an amount.",
+                    left=left,
                 )
             wizard.amount_to_refund = min(wanted, left)
 
     def _get_line_quantities(self):
         """{sale.order.line: quantity} chosen, shipping included if asked."""
         self.ensure_one()
-        quantities = {
-            line.sale_line_id: line.quantity for line in self.line_ids if line.quantity
-        }
+        quantities = {line.sale_line_id: line.quantity for line in self.line_ids if line.quantity}
         if self.include_delivery:
             quantities.update(self._get_shipping_quantities())
         return quantities
@@ -206,12 +227,16 @@ class SaleOrderRefundWizardLine(models.TransientModel):
     product_uom_id = fields.Many2one(related="sale_line_id.product_uom", string="Unit")
     currency_id = fields.Many2one(related="wizard_id.currency_id")
     qty_left = fields.Float(
-        "Left to Refund", digits="Product Unit of Measure", readonly=True,
+        "Left to Refund",
+        digits="Product Unit of Measure",
+        readonly=True,
         help="Ordered, minus what earlier refunds of this order gave back.",
     )
     quantity = fields.Float("Quantity to Refund", digits="Product Unit of Measure")
     price_total = fields.Monetary(
-        "Amount", compute="_compute_price_total", currency_field="currency_id",
+        "Amount",
+        compute="_compute_price_total",
+        currency_field="currency_id",
         help="Taxes included.",
     )
 
@@ -221,5 +246,6 @@ class SaleOrderRefundWizardLine(models.TransientModel):
             sale_line = line.sale_line_id.sudo()
             line.price_total = (
                 sale_line.order_id._get_refund_line_amount(sale_line, line.quantity)
-                if sale_line else 0.0
+                if sale_line
+                else 0.0
             )

@@ -6,9 +6,7 @@ class SaleReturnRequestReject(models.TransientModel):
     _description = "Reject Return Request"
 
     request_id = fields.Many2one("sale.return.request", required=True, ondelete="cascade")
-    reason = fields.Text(
-        required=True, help="Sent to the customer in the rejection email."
-    )
+    reason = fields.Text(required=True, help="Sent to the customer in the rejection email.")
 
     def action_reject(self):
         self.ensure_one()

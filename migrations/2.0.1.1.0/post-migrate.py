@@ -7,6 +7,7 @@ the order then went out with our template, without website_sale's "Resume
 order" link. Each website now has ``cart_reminder_mail_template_id`` for the
 automatic e-mail, and the manual flow gets website_sale's template back.
 """
+
 import logging
 
 from flectra import SUPERUSER_ID, api
@@ -41,10 +42,12 @@ def _move_cron(env):
     """The cron record is noupdate: point it at the engine's new home."""
     cron = env.ref("%s.ir_cron_send_abandoned_cart_email" % MODULE, raise_if_not_found=False)
     if cron:
-        cron.write({
-            "model_id": env.ref("%s.model_website_abandoned_cart_mailer" % MODULE).id,
-            "code": "model._cron_send_abandoned_cart_email()",
-        })
+        cron.write(
+            {
+                "model_id": env.ref("%s.model_website_abandoned_cart_mailer" % MODULE).id,
+                "code": "model._cron_send_abandoned_cart_email()",
+            }
+        )
 
 
 def migrate(cr, version):
@@ -55,7 +58,8 @@ def migrate(cr, version):
     native = env.ref("website_sale.mail_template_sale_cart_recovery", raise_if_not_found=False)
     ours = _our_template_ids(cr)
     cr.execute(
-        "SELECT id, cart_recovery_mail_template_id, send_abandoned_cart_email FROM website ORDER BY id"
+        "SELECT id, cart_recovery_mail_template_id, send_abandoned_cart_email"
+        " FROM website ORDER BY id"
     )
     for website_id, recovery_id, sending in cr.fetchall():
         vals = {}

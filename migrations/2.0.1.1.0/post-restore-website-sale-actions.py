@@ -1,6 +1,7 @@
 """Until 2.0.1.0.0, the add-on rewrote the whole context of three website_sale
 actions to show its status column. It now adds a list view to them instead:
 give them back their context, minus the key the add-on had added."""
+
 import ast
 
 ACTIONS = (

@@ -11,6 +11,7 @@ so a translation counts as edited unless it is one that the add-on shipped
 (SHIPPED_BODY_TRANSLATIONS, the SHA-256 of each msgstr of the fr and de files
 of 2.0.1.0.0 and 2.0.1.1.0, which were the same).
 """
+
 import hashlib
 import logging
 import os
@@ -30,7 +31,9 @@ TEMPLATES = dict(
         "mail_template_return_%s" % state: os.path.join("data", "mail_template_return_data.xml")
         for state in ("requested", "approved", "received", "refunded", "rejected", "cancelled")
     },
-    mail_template_abandoned_cart_reminder=os.path.join("data", "mail_template_abandoned_cart_data.xml"),
+    mail_template_abandoned_cart_reminder=os.path.join(
+        "data", "mail_template_abandoned_cart_data.xml"
+    ),
 )
 
 # The translations of those bodies that the add-on's own fr and de files loaded.

@@ -6,6 +6,7 @@ copies each request's reason to every line of it, so the column is full when
 the ORM makes it NOT NULL, and the request's column (no longer a field) is
 only dropped, at the end of the upgrade, once its values are on the lines.
 """
+
 import logging
 
 from flectra.tools.sql import column_exists

@@ -5,6 +5,7 @@ the database secret). The payments captured before this version get theirs:
 every authorized or done transaction that is not a refund, as it stands at
 the upgrade. Pending ones are sealed when Flectra marks them done.
 """
+
 import logging
 
 from flectra import SUPERUSER_ID, api

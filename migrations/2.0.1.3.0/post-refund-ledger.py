@@ -8,6 +8,7 @@ before, from that column (read here, before Flectra drops it at the end of
 the upgrade), or an amount line for a refund without it; a refund that paid
 a return request is tied to that request.
 """
+
 import json
 import logging
 

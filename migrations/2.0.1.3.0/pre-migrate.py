@@ -7,6 +7,7 @@ drops the flag's column, each flagged contact's normalized address goes on
 the blacklist (an archived entry, someone taken off the list, is put back:
 the customer's own unsubscribe is the one thing known for sure).
 """
+
 import logging
 
 from flectra.tools.sql import column_exists
@@ -20,7 +21,8 @@ def migrate(cr, version):
     cr.execute(
         """
         INSERT INTO mail_blacklist (email, active, create_uid, create_date, write_uid, write_date)
-        SELECT DISTINCT email_normalized, TRUE, 1, now() AT TIME ZONE 'UTC', 1, now() AT TIME ZONE 'UTC'
+        SELECT DISTINCT email_normalized, TRUE,
+               1, now() AT TIME ZONE 'UTC', 1, now() AT TIME ZONE 'UTC'
           FROM res_partner
          WHERE cart_reminder_opt_out AND email_normalized IS NOT NULL
             ON CONFLICT (email) DO UPDATE SET active = TRUE
