@@ -1,5 +1,8 @@
+import importlib.util
+import os
 import re
 
+from flectra.modules.module import get_module_path
 from flectra.tests import HttpCase, SavepointCase
 from flectra.tests.common import new_test_user
 
@@ -8,6 +11,19 @@ BROWSER_SIZE = "1366,768"
 # The website editor imports Google Fonts; offline, the request hangs the page
 # load until the tour times out. Blocking them makes the request fail at once.
 BLOCKED_URLS = ["*fonts.googleapis.com*", "*fonts.gstatic.com*"]
+
+
+def load_migration(version, filename):
+    """The migration script ``migrations/<version>/<filename>`` as a module,
+    to run its ``migrate(cr, version)`` on the test's tables."""
+    path = os.path.join(
+        get_module_path("website_sale_order_handling"), "migrations", version, filename
+    )
+    name = "wsoh_migration_%s_%s" % (version.replace(".", "_"), filename[:-3].replace("-", "_"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
 
 
 class OrderHandlingCase(SavepointCase):

@@ -6,18 +6,15 @@ feeds and honours too, and each link signs the address its e-mail went to.
 """
 
 import ast
-import importlib.util
-import os
 import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from flectra import fields
-from flectra.modules.module import get_module_path
 from flectra.tests import tagged
 
 from .abandoned_cart_common import AbandonedCartCase
-from .common import OrderHandlingHttpCase
+from .common import OrderHandlingHttpCase, load_migration
 
 
 @tagged("post_install", "-at_install")
@@ -96,15 +93,7 @@ class TestCartOptOutByAddress(AbandonedCartCase):
 
     def test_opt_out_flag_of_previous_version_moves_to_the_blacklist(self):
         """migrations/2.0.1.3.0/pre-migrate.py, on this database's tables."""
-        path = os.path.join(
-            get_module_path("website_sale_order_handling"),
-            "migrations",
-            "2.0.1.3.0",
-            "pre-migrate.py",
-        )
-        spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_pre", path)
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
+        script = load_migration("2.0.1.3.0", "pre-migrate.py")
         flagged = self.env["res.partner"].create(
             {"name": "Old Opt-out", "email": "Old.OptOut@example.com"}
         )

@@ -2,31 +2,20 @@
 captured it: nobody forges or changes one through the client or RPC, and a
 payment changed anyway (by a script, in SQL) is refused by every refund door."""
 
-import importlib.util
-import os
 import re
 
 from flectra.exceptions import AccessError, UserError
-from flectra.modules.module import get_module_path
 from flectra.tests import HttpCase, new_test_user, tagged
 from flectra.tools import config
 
+from .common import load_migration
 from .refund_common import RefundCase
 
 CHANGED = "changed outside the payment processing"
 
 
 def _post_migrate_2_0_1_3_0():
-    path = os.path.join(
-        get_module_path("website_sale_order_handling"),
-        "migrations",
-        "2.0.1.3.0",
-        "post-migrate.py",
-    )
-    spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_post", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+    return load_migration("2.0.1.3.0", "post-migrate.py")
 
 
 @tagged("post_install", "-at_install")

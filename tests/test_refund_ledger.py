@@ -2,15 +2,13 @@
 whatever the sequence of doors (the Refund window, a return request, a retry,
 a refund given up, a follow-up that failed)."""
 
-import importlib.util
-import os
 from unittest.mock import patch
 
 from flectra.exceptions import UserError, ValidationError
-from flectra.modules.module import get_module_path
 from flectra.tests import tagged
 from flectra.tools import mute_logger
 
+from .common import load_migration
 from .refund_common import RefundCase
 from .return_common import ReturnMixin
 
@@ -121,15 +119,7 @@ class TestRefundLedger(ReturnMixin, RefundCase):
 
     def test_refunds_of_the_previous_version_get_their_ledger_lines(self):
         """migrations/2.0.1.3.0/post-refund-ledger.py on this database's tables."""
-        path = os.path.join(
-            get_module_path("website_sale_order_handling"),
-            "migrations",
-            "2.0.1.3.0",
-            "post-refund-ledger.py",
-        )
-        spec = importlib.util.spec_from_file_location("wsoh_migration_2_0_1_3_0_ledger", path)
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
+        script = load_migration("2.0.1.3.0", "post-refund-ledger.py")
         order, _tx, lamp = self._lamps_and_setup()
         order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
         order.with_user(self.refunder)._refund_chosen(amount=5.0, reason="Late delivery")

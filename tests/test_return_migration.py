@@ -6,7 +6,6 @@ return e-mail an administrator edited.
 """
 
 import hashlib
-import importlib.util
 import os
 from unittest.mock import patch
 
@@ -14,19 +13,14 @@ from flectra.modules.module import get_module_path
 from flectra.tests import tagged
 from flectra.tools.translate import PoFileReader
 
+from .common import load_migration
 from .return_common import ReturnCase
 
 MODULE = "website_sale_order_handling"
 
 
 def _script(name):
-    path = os.path.join(get_module_path(MODULE), "migrations", "2.0.1.2.0", name)
-    spec = importlib.util.spec_from_file_location(
-        "wsoh_migration_%s" % name[:-3].replace("-", "_"), path
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+    return load_migration("2.0.1.2.0", name)
 
 
 @tagged("post_install", "-at_install")
