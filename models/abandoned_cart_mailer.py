@@ -11,10 +11,12 @@ each e-mail's unsubscribe link signs the address it was sent to.
 """
 
 import logging
+import re
 import threading
 import uuid
 from datetime import datetime, timedelta
 
+from psycopg2 import IntegrityError
 from psycopg2.extensions import TransactionRollbackError
 from werkzeug.urls import url_encode
 
@@ -40,6 +42,10 @@ MAX_BATCH_RETRIES = 5
 MAX_ERROR_LENGTH = 500
 # What the unsubscribe links sign (with the database secret): an address and a website.
 CART_UNSUBSCRIBE_SCOPE = "website_sale_order_handling.cart_unsubscribe_address"
+# The shapes of a link's parameters, as _get_unsubscribe_url makes them.
+UNSUBSCRIBE_WEBSITE_ID = re.compile(r"[0-9]{1,9}")
+UNSUBSCRIBE_TOKEN = re.compile(r"[0-9a-f]{64}")
+MAX_EMAIL_LENGTH = 254
 
 
 class AbandonedCartMailer(models.AbstractModel):
@@ -607,9 +613,20 @@ class AbandonedCartMailer(models.AbstractModel):
         altered or foreign link, or one of another website."""
         if not all(isinstance(value, str) and value for value in (website_id, email, token)):
             return None
-        if not website_id.isdigit() or len(website_id) > 9 or "\x00" in email + token:
+        # The shapes we make, checked before anything parses them: "²" passes
+        # str.isdigit() but not int(), a non-ASCII token breaks the constant-
+        # time comparison, and the address parser recurses on odd input.
+        if not (
+            UNSUBSCRIBE_WEBSITE_ID.fullmatch(website_id)
+            and UNSUBSCRIBE_TOKEN.fullmatch(token)
+            and len(email) <= MAX_EMAIL_LENGTH
+            and "\x00" not in email
+        ):
             return None
-        normalized = email_normalize(email)
+        try:
+            normalized = email_normalize(email)
+        except Exception:  # the standard library's address parser on hostile input
+            return None
         if normalized != email or not self.env["website"].sudo().browse(int(website_id)).exists():
             return None
         if not consteq(self._get_unsubscribe_token(website_id, email), token):
@@ -636,7 +653,12 @@ class AbandonedCartMailer(models.AbstractModel):
         status = self._get_unsubscribe_status(website_id, email, token)
         if status != "confirm":
             return status
-        entry = self.env["mail.blacklist"].sudo()._add(email)
+        try:
+            with self.env.cr.savepoint():
+                entry = self.env["mail.blacklist"].sudo()._add(email)
+        except IntegrityError:
+            # The other button (the provider's one-click, the page's) won the race.
+            return "already"
         website = self.env["website"].sudo().browse(int(website_id))
         entry.message_post(
             body=_("Unsubscribed from the abandoned cart e-mails of %s.", html_escape(website.name))

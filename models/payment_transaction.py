@@ -345,6 +345,27 @@ class PaymentTransaction(models.Model):
                 )
             )
 
+    # The provider's answer is recorded by Flectra's processing, which may write
+    # a provider reference on an authorized payment before capturing it
+    # (Authorize.net's Capture button, pressed by a salesman): processing too.
+    # Refunds still trust only what their seals vouch for.
+    @api.model
+    def form_feedback(self, data, acquirer_name):
+        return super(PaymentTransaction, as_payment_processing(self)).form_feedback(
+            data, acquirer_name
+        )
+
+    def s2s_do_transaction(self, **kwargs):
+        return super(PaymentTransaction, as_payment_processing(self)).s2s_do_transaction(**kwargs)
+
+    def s2s_capture_transaction(self, **kwargs):
+        return super(PaymentTransaction, as_payment_processing(self)).s2s_capture_transaction(
+            **kwargs
+        )
+
+    def s2s_void_transaction(self, **kwargs):
+        return super(PaymentTransaction, as_payment_processing(self)).s2s_void_transaction(**kwargs)
+
     def _set_transaction_pending(self):
         return super(PaymentTransaction, as_payment_processing(self))._set_transaction_pending()
 
