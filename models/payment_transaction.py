@@ -1,5 +1,7 @@
 import hashlib
 import logging
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg2
@@ -92,8 +94,29 @@ def as_payment_processing(records):
     return records.with_context(**{_PAYMENT_PROCESSING_KEY: _PAYMENT_PROCESSING})
 
 
+# Flectra's processing steps run inside ``payment_processing()``: a mark of
+# this thread, so that they call super() on their own recordset (every
+# add-on's override below ours sees the same records and context).
+_processing = threading.local()
+
+
+@contextmanager
+def payment_processing():
+    """Mark this thread as running Flectra's payment processing until the
+    block ends (an RPC call cannot open such a block)."""
+    depth = getattr(_processing, "depth", 0)
+    _processing.depth = depth + 1
+    try:
+        yield
+    finally:
+        _processing.depth = depth
+
+
 def is_payment_processing(env):
-    return env.context.get(_PAYMENT_PROCESSING_KEY) is _PAYMENT_PROCESSING
+    return (
+        env.context.get(_PAYMENT_PROCESSING_KEY) is _PAYMENT_PROCESSING
+        or getattr(_processing, "depth", 0) > 0
+    )
 
 
 def run_in_own_transaction(records, method, *args):
@@ -351,42 +374,47 @@ class PaymentTransaction(models.Model):
     # Refunds still trust only what their seals vouch for.
     @api.model
     def form_feedback(self, data, acquirer_name):
-        return super(PaymentTransaction, as_payment_processing(self)).form_feedback(
-            data, acquirer_name
-        )
+        with payment_processing():
+            return super().form_feedback(data, acquirer_name)
 
     def s2s_do_transaction(self, **kwargs):
-        return super(PaymentTransaction, as_payment_processing(self)).s2s_do_transaction(**kwargs)
+        with payment_processing():
+            return super().s2s_do_transaction(**kwargs)
 
     def s2s_capture_transaction(self, **kwargs):
-        return super(PaymentTransaction, as_payment_processing(self)).s2s_capture_transaction(
-            **kwargs
-        )
+        with payment_processing():
+            return super().s2s_capture_transaction(**kwargs)
 
     def s2s_void_transaction(self, **kwargs):
-        return super(PaymentTransaction, as_payment_processing(self)).s2s_void_transaction(**kwargs)
+        with payment_processing():
+            return super().s2s_void_transaction(**kwargs)
 
     def _set_transaction_pending(self):
-        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_pending()
+        with payment_processing():
+            return super()._set_transaction_pending()
 
     def _set_transaction_authorized(self):
         reaching = self.filtered(lambda tx: tx.state != "authorized")
-        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_authorized()
+        with payment_processing():
+            res = super()._set_transaction_authorized()
         # Only those it moved: an earlier capture keeps the seal it got then.
         reaching.filtered(lambda tx: tx.state == "authorized")._seal_capture()
         return res
 
     def _set_transaction_done(self):
         reaching = self.filtered(lambda tx: tx.state != "done")
-        res = super(PaymentTransaction, as_payment_processing(self))._set_transaction_done()
+        with payment_processing():
+            res = super()._set_transaction_done()
         reaching.filtered(lambda tx: tx.state == "done")._seal_capture()
         return res
 
     def _set_transaction_cancel(self):
-        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_cancel()
+        with payment_processing():
+            return super()._set_transaction_cancel()
 
     def _set_transaction_error(self, msg):
-        return super(PaymentTransaction, as_payment_processing(self))._set_transaction_error(msg)
+        with payment_processing():
+            return super()._set_transaction_error(msg)
 
     def _get_capture_seal(self):
         """The HMAC, with the database secret, of what refunds trust of this payment."""
