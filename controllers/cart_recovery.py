@@ -65,5 +65,5 @@ class WebsiteSaleCartResume(WebsiteSale):
             if not isinstance(access_token, str) or "\x00" in access_token:
                 # website_sale would hand it to PostgreSQL and answer 500.
                 raise NotFound()
-            request.env["sale.order"]._register_cart_resume_click(access_token)
+            request.env["website.cart.recovery.event"]._log_resume_click(access_token)
         return super().cart(access_token=access_token, revive=revive, **post)

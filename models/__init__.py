@@ -4,6 +4,7 @@ from . import payment_acquirer
 from . import payment_transaction
 from . import product_category
 from . import product_template
+from . import refund_engine
 from . import res_config_settings
 from . import res_partner
 from . import res_users

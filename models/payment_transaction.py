@@ -1,30 +1,25 @@
-import hashlib
 import logging
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
-import psycopg2
 import requests
 from werkzeug import urls
 
 from flectra import _, api, fields, models
 from flectra.exceptions import AccessError, UserError
-from flectra.tools import consteq, float_compare, float_repr, float_round, mute_logger
+from flectra.tools import consteq, float_repr, float_round
 from flectra.tools.misc import hmac, split_every
+
+from .refund_engine import (
+    REFUND_INTERRUPTED_AFTER,
+    REFUND_RESERVING_STATES,
+    as_refund_engine,
+    is_refund_engine,
+)
 
 _logger = logging.getLogger(__name__)
 
-# Refund states that hold back money of their source payment. An error holds it
-# too: after a timeout nobody knows whether the provider refunded, so only a
-# retry (same idempotency key) or an explicit cancel may release it.
-REFUND_RESERVING_STATES = ("draft", "pending", "done", "error")
-
-# What refunds trust is written by the refund code only, whatever the user's
-# rights (Flectra lets every salesman write payment transactions). Its mark is
-# a context value that no RPC client can send: JSON has no such object.
-_REFUND_ENGINE = object()
-_REFUND_ENGINE_KEY = "website_sale_order_handling_refund_engine"
 # Fields that make a transaction a refund, or tie it to what it refunds.
 REFUND_ONLY_FIELDS = frozenset(
     {
@@ -72,21 +67,9 @@ CAPTURE_TRUSTED_FIELDS = frozenset(
 )
 CAPTURE_SEAL_SCOPE = "website_sale_order_handling.capture_seal"
 ORIGIN_SEAL_SCOPE = "website_sale_order_handling.origin_seal"
-# A refund left in draft this long had its attempt interrupted (the server died
-# while the provider was called): it may be retried, with the same key.
-REFUND_INTERRUPTED_AFTER = timedelta(minutes=10)
 # Stripe forgets an idempotency key after 24 hours; past this age a retry first
 # asks Stripe for the refunds already made.
 STRIPE_IDEMPOTENCY_WINDOW = timedelta(hours=23)
-
-
-def as_refund_engine(records):
-    """``records`` with the right to write what refunds trust."""
-    return records.with_context(**{_REFUND_ENGINE_KEY: _REFUND_ENGINE})
-
-
-def is_refund_engine(env):
-    return env.context.get(_REFUND_ENGINE_KEY) is _REFUND_ENGINE
 
 
 def as_payment_processing(records):
@@ -117,29 +100,6 @@ def is_payment_processing(env):
         env.context.get(_PAYMENT_PROCESSING_KEY) is _PAYMENT_PROCESSING
         or getattr(_processing, "depth", 0) > 0
     )
-
-
-def run_in_own_transaction(records, method, *args):
-    """Call ``records.<method>(*args)`` in a database transaction of its own,
-    committed when it returns; its result must be plain data (ids, dicts).
-
-    A refund must outlive the request that made it: its attempt is committed
-    before the provider is called, and the provider's answer right after, so
-    that nothing that fails later in the request can erase them. The request's
-    own transaction must hold no lock that the method needs. In test mode the
-    registry's cursor is a TestCursor over the test's transaction, so tests
-    see the same data.
-    """
-    env = records.env
-    env["base"].flush()
-    # The cache is shared with the request's environment: read afresh.
-    env.cache.invalidate()
-    with env.registry.cursor() as cr:
-        own_env = api.Environment(cr, env.uid, env.context, su=env.su)
-        result = getattr(records.with_env(own_env), method)(*args)
-    # Whatever the request cached may be older than what was just committed.
-    env.cache.invalidate()
-    return result
 
 
 class PaymentTransaction(models.Model):
@@ -573,10 +533,6 @@ class PaymentTransaction(models.Model):
         left = self.currency_id.round(share + sum(own.mapped("amount")))
         return max(min(left, self._get_payment_left(exclude)), 0.0)
 
-    def _get_refund_line_quantities(self):
-        """{sale.order.line id: quantity} these refunds gave back (their ledger)."""
-        return self.refund_ledger_ids._get_quantities()
-
     def _get_reserving_refunds(self, exclude=None):
         """This payment's refunds that hold back its money, but ``exclude``."""
         return self.refund_transaction_ids.filtered(
@@ -599,164 +555,32 @@ class PaymentTransaction(models.Model):
         Returns the refund transaction, in the state the acquirer answered.
         """
         self.ensure_one()
-        self._check_refund_rights()
-        self._check_refund_order_access()
-        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_refund_ids", amount_to_refund)
-        self.sudo()._process_refunds(refund_ids)
-        return self.sudo().browse(refund_ids)
+        result = self.env["sale.order.refund.engine"]._refund(self, amount=amount_to_refund)
+        return self.sudo().browse(result["refund_ids"])
 
     def action_retry_refund(self):
         """Send a failed refund again, with its own idempotency key."""
-        self._check_refund_rights()
-        self._check_refund_order_access()
-        refund_ids = run_in_own_transaction(self.sudo(), "_reserve_retry")
-        self.sudo()._process_refunds(refund_ids)
+        self.env["sale.order.refund.engine"]._refund(self, retry=True)
         return True
 
     def action_cancel_refund(self):
         """Give up a failed refund: it no longer holds back the payment's money.
 
-        A refund that may have reached its provider is looked up there first:
-        one the provider made is recorded, never cancelled (else the next
-        refund would pay twice), and the user is told. For the others, only
-        safe once the acquirer's dashboard shows it never happened.
+        A refund the provider made after all is recorded instead, and the user
+        told; for the others, only safe once the acquirer's dashboard shows it
+        never happened.
         """
-        self._check_refund_rights()
-        self._check_refund_order_access()
-        made = []
-        for refund in self.sudo():
-            answer = run_in_own_transaction(refund, "_cancel_refund_step")
-            if answer["state"] != "cancel":
-                made.append(answer)
-                refund._follow_up_refund()
-        return self._refund_made_notification(made) if made else True
-
-    def _cancel_refund_step(self):
-        """Cancel this failed refund, unless its provider made it: then record
-        the provider's answer instead. Runs in a transaction of its own."""
-        self.ensure_one()
-        self._lock_failed_refund(_("Only a refund in error can be cancelled."))
-        self._lock_refund_row()
-        answer = self._find_refund_at_provider()
-        if answer is not None:
-            getattr(self, "_%s_apply_refund_answer" % self.provider)(answer)
-            if self.state in ("pending", "done"):
-                return {
-                    "reference": self.reference,
-                    "state": self.state,
-                    "acquirer": self.acquirer_id.name,
-                }
-        as_refund_engine(self).write({"state": "cancel", "date": fields.Datetime.now()})
-        self.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
-        self._log_refund_message(
-            _(
-                "Refund %(ref)s was cancelled by %(user)s.",
-                ref=self.reference,
-                user=self.env.user.name,
-            )
-        )
-        return {"reference": self.reference, "state": "cancel"}
-
-    def _refund_made_notification(self, answers):
-        """Tell the user that refunds they cancelled had been made by the provider."""
-        states = dict(self._fields["state"]._description_selection(self.env))
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Refund not cancelled"),
-                "message": "\n".join(
-                    _(
-                        "%(acquirer)s had made refund %(ref)s: it is recorded as %(state)s, "
-                        "not cancelled.",
-                        acquirer=answer["acquirer"],
-                        ref=answer["reference"],
-                        state=states[answer["state"]],
-                    )
-                    for answer in answers
-                ),
-                "type": "warning",
-                "sticky": True,
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        engine = self.env["sale.order.refund.engine"]
+        made = engine._cancel_refunds(self)
+        return engine._cancel_notification(made) if made else True
 
     def action_mark_refund_paid(self):
         """Accounting has paid a pending refund (bank transfer, cash, Stripe dashboard)."""
-        if not (
-            self.env.user.has_group("account.group_account_invoice")
-            or self.env.user.has_group("website_sale_order_handling.group_order_refund")
-        ):
-            raise AccessError(_("Only accounting or refund managers can mark refunds as paid."))
-        self._check_refund_order_access()
-        for refund in self.sudo():
-            refund._lock_for_refund()
-            if not refund.is_refund or refund.state != "pending":
-                raise UserError(
-                    _(
-                        "%s is not a pending refund: only those can be marked as paid.",
-                        refund.reference,
-                    )
-                )
-            refund._set_refund_state("done")
-            refund._refund_follow_up()
-        return True
+        return self.env["sale.order.refund.engine"]._mark_refunds_paid(self)
 
     # ------------------------------------------------------------------
-    # Refund machinery
+    # Refund hooks of the engine (models/refund_engine.py), per provider
     # ------------------------------------------------------------------
-    def _check_refund_rights(self):
-        if not self.env.user.has_group("website_sale_order_handling.group_order_refund"):
-            raise AccessError(
-                _('Only users of the group "Refund online payments" can refund payments.')
-            )
-
-    def _check_refund_order_access(self):
-        """The refund buttons act in sudo: a payment (a refund: the payment it
-        gives back) must belong to orders the user may see. A payment of no
-        order, an invoice's, is refunded by code running as superuser only."""
-        if self.env.su:
-            return
-        for tx in self.sudo():
-            orders = tx._get_refunded_orders() if tx.is_refund else tx.sale_order_ids
-            if not orders:
-                raise AccessError(
-                    _(
-                        "%s belongs to no order: only payments of orders are refunded here.",
-                        tx.reference,
-                    )
-                )
-            orders.with_env(self.env)._check_refund_access()
-
-    def _lock_for_refund(self):
-        """Lock the payments about to be refunded, for the rest of the transaction.
-
-        NOWAIT: a second click or a second user gets a clear message at once
-        instead of queueing behind a provider call. The row is also updated so
-        that a transaction whose snapshot predates a committed refund fails with
-        a serialization error (retried by the server) instead of missing it.
-        """
-        if not self:
-            return
-        self._lock_rows_nowait()
-        self.env.cr.execute(
-            "UPDATE payment_transaction SET write_uid = %s, write_date = now() AT TIME ZONE 'UTC' "
-            "WHERE id IN %s",
-            [self.env.uid, tuple(self.ids)],
-        )
-        # Read refunds and states afresh from the locked rows, not from the cache.
-        self.env["payment.transaction"].invalidate_cache()
-
-    def _lock_failed_refund(self, refused_message):
-        """Lock this refund's payment, then check the refund still failed.
-
-        States are checked once locked: another user may have just acted.
-        """
-        self.ensure_one()
-        self.source_transaction_id._lock_for_refund()
-        if not self._is_failed_refund():
-            raise UserError(refused_message)
-
     def _is_failed_refund(self):
         """In error, or a draft whose attempt was interrupted (no answer recorded)."""
         self.ensure_one()
@@ -765,65 +589,6 @@ class PaymentTransaction(models.Model):
         if self.state == "draft":
             return self.write_date < fields.Datetime.now() - REFUND_INTERRUPTED_AFTER
         return self.state == "error"
-
-    def _check_refundable(self, amount, order=None):
-        """Raise a UserError unless ``amount`` can be refunded from this payment
-        (for ``order``: from that order's share of it)."""
-        self.ensure_one()
-        currency = self.currency_id
-        if self.is_refund or self.state != "done":
-            raise UserError(
-                _("%s is not a captured payment: only those can be refunded.", self.reference)
-            )
-        self._check_capture_seal()
-        acquirer = self.acquirer_id
-        if acquirer.support_refund == "none":
-            raise UserError(acquirer._get_refund_unsupported_message())
-        if not acquirer.journal_id:
-            raise UserError(
-                _(
-                    "%s has no payment journal: set one on the acquirer before refunding.",
-                    acquirer.name,
-                )
-            )
-        if currency.is_zero(self.refundable_amount):
-            raise UserError(_("%s is already fully refunded.", self.reference))
-        if float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0:
-            raise UserError(_("The amount to refund must be positive."))
-        if float_compare(amount, self.refundable_amount, precision_rounding=currency.rounding) > 0:
-            raise UserError(
-                _(
-                    "Cannot refund %(amount)s from %(ref)s: only %(left)s of it is left to refund.",
-                    amount=currency.round(amount),
-                    ref=self.reference,
-                    left=self.refundable_amount,
-                )
-            )
-        if order:
-            left = self._get_order_refundable_amount(order)
-            if float_compare(amount, left, precision_rounding=currency.rounding) > 0:
-                raise UserError(
-                    _(
-                        "Cannot refund %(amount)s of %(order)s from %(ref)s: only %(left)s of "
-                        "this payment is that order's and left to refund.",
-                        amount=currency.round(amount),
-                        order=order.name,
-                        ref=self.reference,
-                        left=left,
-                    )
-                )
-        self._check_refundable_by_provider()
-        is_full = not self.refunded_amount and not currency.compare_amounts(amount, self.amount)
-        if acquirer.support_refund == "full_only" and not is_full:
-            raise UserError(
-                _(
-                    "%(acquirer)s can only refund a payment in full, once. Refund the whole "
-                    "%(amount)s of %(ref)s, or refund this customer by hand.",
-                    acquirer=acquirer.name,
-                    amount=self.amount,
-                    ref=self.reference,
-                )
-            )
 
     def _check_refundable_by_provider(self):
         """Provider-specific checks, run before anything is created or sent."""
@@ -837,165 +602,6 @@ class PaymentTransaction(models.Model):
                     self.reference,
                 )
             )
-
-    def _reserve_refund_ids(self, amount=None, refund_moves=None, order=None):
-        """Lock, check and create the refund (draft, with its idempotency key).
-
-        Runs in a transaction of its own (``run_in_own_transaction``), so that
-        the attempt is committed before the acquirer is called. Returns its ids.
-        """
-        return self._reserve_refund(amount, refund_moves, order).ids
-
-    def _reserve_refund(self, amount=None, refund_moves=None, order=None, ledger=None):
-        """Lock, check and create the refund transaction, in draft.
-
-        ``order``: the order whose share of this payment is refunded (the
-        payment's only order when it paid one). ``ledger``: the values of its
-        refund ledger lines (sale.order.refund.line), what it gives back.
-        """
-        self.ensure_one()
-        self._lock_for_refund()
-        if order is None and len(self.sale_order_ids) == 1:
-            order = self.sale_order_ids
-        if amount is None:
-            amount = self._get_order_refundable_amount(order) if order else self.refundable_amount
-        amount = self.currency_id.round(amount)
-        self._check_refundable(amount, order)
-        if ledger is None and order:
-            ledger = self.env["sale.order.refund.line"]._prepare_lines(order, None, amount)
-        vals = self._prepare_refund_transaction_vals(amount, refund_moves, order, ledger)
-        return as_refund_engine(self).create(vals).with_env(self.env)
-
-    def _reserve_retry(self):
-        """Check again and put these failed refunds back to draft, to be sent
-        again with their own idempotency key. Returns their ids."""
-        for refund in self:
-            refund._lock_failed_refund(_("Only a refund in error can be retried."))
-            refund._check_retry_amount()
-            as_refund_engine(refund).write({"state": "draft", "state_message": False})
-        return self.ids
-
-    def _check_retry_amount(self):
-        """A retry sends money again: what it holds must still be left to refund,
-        counting every other refund of the payment and of the order's share."""
-        self.ensure_one()
-        source = self.source_transaction_id
-        currency = source.currency_id
-        amount = -self.amount
-        if source.is_refund or source.state != "done":
-            raise UserError(
-                _("%s is not a captured payment: only those can be refunded.", source.reference)
-            )
-        # A retry sends money again, to the provider reference of the payment.
-        source._check_capture_seal()
-        left = source._get_payment_left(exclude=self)
-        order = self.refund_sale_order_id
-        if order:
-            left = min(left, source._get_order_refundable_amount(order, exclude=self))
-        if (
-            float_compare(amount, 0.0, precision_rounding=currency.rounding) <= 0
-            or float_compare(amount, left, precision_rounding=currency.rounding) > 0
-        ):
-            raise UserError(
-                _(
-                    "Cannot retry %(ref)s: it would refund %(amount)s, but only %(left)s of "
-                    "%(payment)s is left to refund.",
-                    ref=self.reference,
-                    amount=amount,
-                    left=max(left, 0.0),
-                    payment=source.reference,
-                )
-            )
-
-    @api.model
-    def _process_refunds(self, refund_ids):
-        """Send reserved refunds to their acquirer and follow the answers up.
-
-        Each refund's call and answer is committed in a transaction of its own,
-        then its follow-up (credit note, payment, e-mail) in another: if that
-        fails, it is logged and the payment post-processing cron does it later,
-        the refund and its answer are kept. Returns one dict per refund
-        (reference, state, message), for the notification.
-        """
-        answers = []
-        for refund in self.browse(refund_ids):
-            answers.append(run_in_own_transaction(refund, "_send_refund_step"))
-            refund._follow_up_refund()
-        return answers
-
-    def _follow_up_refund(self):
-        """``_refund_follow_up`` in a transaction of its own, once the answer is
-        committed; if it fails, it is logged and the cron does it later."""
-        try:
-            run_in_own_transaction(self, "_refund_follow_up")
-        except Exception:  # pylint: disable=broad-except
-            # The money moved and its record is committed: the cron finishes it.
-            _logger.exception(
-                "Refund %s: follow-up failed, the post-processing cron retries it", self.id
-            )
-
-    def _send_refund_step(self):
-        """Call the acquirer for this draft refund and record its answer."""
-        self.ensure_one()
-        self._lock_refund_row()
-        if self.state == "draft":
-            self._send_refund()
-        return {
-            "reference": self.reference,
-            "state": self.state,
-            "message": self.state_message or "",
-        }
-
-    def _lock_refund_row(self):
-        """One attempt at a time per refund, as the provider is being called."""
-        self._lock_rows_nowait()
-        self.invalidate_cache()
-
-    def _lock_rows_nowait(self):
-        """Lock these transactions' rows, or tell at once that a refund holds them."""
-        try:
-            # A refused lock is an expected answer here, not a server error to log.
-            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "SELECT id FROM payment_transaction WHERE id IN %s FOR UPDATE NOWAIT",
-                    [tuple(self.ids)],
-                )
-        except psycopg2.errors.LockNotAvailable:
-            raise UserError(
-                _(
-                    "Another refund of %s is being processed right now. "
-                    "Reload the page in a moment to see its result.",
-                    ", ".join(self.mapped("reference")),
-                )
-            ) from None
-
-    def _prepare_refund_transaction_vals(self, amount, refund_moves=None, order=None, ledger=None):
-        """``ledger``: the values of the refund ledger lines this refund writes."""
-        self.ensure_one()
-        # The reference, hence the idempotency key, depends only on what is
-        # committed: a rolled back attempt retried later gets the same key.
-        reference = self._compute_reference(prefix="R-%s" % self.reference)
-        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
-        return {
-            "is_refund": True,
-            "source_transaction_id": self.id,
-            "refund_sale_order_id": order.id if order else False,
-            "acquirer_id": self.acquirer_id.id,
-            "type": "server2server",
-            "amount": -amount,
-            "currency_id": self.currency_id.id,
-            "reference": reference,
-            "partner_id": self.partner_id.id,
-            "partner_country_id": self.partner_country_id.id,
-            "refund_move_ids": [(6, 0, refund_moves.ids if refund_moves else [])],
-            "refund_ledger_ids": [(0, 0, vals) for vals in ledger or []],
-            "refund_idempotency_key": hashlib.sha256(
-                ("%s-refund-%s" % (db_uuid, reference)).encode()
-            ).hexdigest(),
-            # Followed up by the refund code (and, if that fails, by the
-            # post-processing cron through _post_process_after_done).
-            "is_processed": False,
-        }
 
     def _find_refund_at_provider(self):
         """What the provider answers about this refund (``_<provider>_find_refund``),
@@ -1020,6 +626,12 @@ class PaymentTransaction(models.Model):
                     error=err.__class__.__name__,
                 )
             ) from None
+
+    def _apply_refund_answer(self, answer):
+        """Record the provider's answer about this refund
+        (``_<provider>_apply_refund_answer``)."""
+        self.ensure_one()
+        getattr(self, "_%s_apply_refund_answer" % self.provider)(answer)
 
     def _send_refund(self):
         """Hand the refund to its acquirer: ``_<provider>_send_refund`` sets its state."""
@@ -1178,78 +790,6 @@ class PaymentTransaction(models.Model):
             }
         )
 
-    def _refund_follow_up(self):
-        """Do what each refund's recorded answer implies, once.
-
-        Accepted (pending or done): post its credit note, tell the order and
-        the customer; done: post the outbound payment; refused: say so on the
-        order; then mark its return requests refunded. Safe to run again: the
-        post-processing cron does when the refund's own run failed.
-        """
-        for refund in self.filtered("is_refund"):
-            if refund.is_processed:
-                continue
-            # Credit note, payment and e-mail in the refund's company, whichever
-            # company the user or the cron works in.
-            refund = refund.with_company(refund.acquirer_id.company_id)
-            if refund.state in ("pending", "done") and not refund.refund_customer_notified:
-                refund._on_refund_accepted()
-                as_refund_engine(refund).refund_customer_notified = True
-            if refund.state == "done":
-                refund._finalize_refund()
-            elif refund.state == "error":
-                refund._log_refund_message(
-                    _(
-                        "Refund %(ref)s of %(amount)s failed: %(message)s",
-                        ref=refund.reference,
-                        amount=-refund.amount,
-                        message=refund.state_message,
-                    )
-                )
-            if refund.state in ("pending", "done"):
-                self.env["sale.return.request"].sudo().search(
-                    [("refund_transaction_ids", "in", refund.ids), ("state", "=", "received")]
-                )._on_refund_accepted()
-            refund.is_processed = True
-        return True
-
-    def _on_refund_accepted(self):
-        """The acquirer took the refund: the credit note becomes real, the customer is told."""
-        self.refund_move_ids.filtered(lambda m: m.state == "draft")._post()
-        values = {"ref": self.reference, "amount": -self.amount, "acquirer": self.acquirer_id.name}
-        if self.state == "pending":
-            message = _("Refund %(ref)s of %(amount)s is pending with %(acquirer)s.", **values)
-        else:
-            message = _("Refund %(ref)s of %(amount)s was made with %(acquirer)s.", **values)
-        self._log_refund_message(message)
-        self._get_refunded_orders()._send_refund_mail(self)
-
-    def _finalize_refund(self):
-        """Post the outbound payment of a done refund, reconciled with its credit note."""
-        for refund in self.filtered(lambda r: r.is_refund and r.state == "done"):
-            if refund.payment_id:
-                continue
-            # The payment belongs to the acquirer's company, whichever company
-            # the user works in.
-            refund = refund.with_company(refund.acquirer_id.company_id)
-            journal = refund.acquirer_id.journal_id
-            method = journal.outbound_payment_method_ids[:1] or self.env.ref(
-                "account.account_payment_method_manual_out"
-            )
-            payment = refund._create_payment({"payment_method_id": method.id})
-            credit_notes = refund.refund_move_ids.filtered(lambda m: m.state == "posted")
-            if credit_notes:
-                account = payment.destination_account_id
-                (payment.line_ids + credit_notes.line_ids).filtered(
-                    lambda line, account=account: line.account_id == account and not line.reconciled
-                ).reconcile()
-
-    def _log_refund_message(self, body):
-        for order in self._get_refunded_orders():
-            order.message_post(body=body)
-        for move in self.refund_move_ids:
-            move.message_post(body=body)
-
     # ------------------------------------------------------------------
     # Refunds are not sale payments
     # ------------------------------------------------------------------
@@ -1258,7 +798,7 @@ class PaymentTransaction(models.Model):
         # A refund gets its outbound payment first; then every transaction goes
         # through super(), where payment skips those with a payment already and
         # sale finds no order to confirm or invoice on a refund.
-        self.filtered("is_refund")._finalize_refund()
+        self.env["sale.order.refund.engine"]._post_outbound_payments(self.filtered("is_refund"))
         return super()._reconcile_after_transaction_done()
 
     def _cron_post_process_after_done(self):
@@ -1285,7 +825,7 @@ class PaymentTransaction(models.Model):
     def _post_process_after_done(self):
         # A refund's follow-up first; then every transaction goes through
         # super(), which finds no order to confirm or invoice on a refund.
-        self.filtered("is_refund")._refund_follow_up()
+        self.env["sale.order.refund.engine"]._follow_up(self.filtered("is_refund"))
         return super()._post_process_after_done()
 
     def _create_payment(self, add_payment_vals=None):

@@ -12,8 +12,9 @@ cancelled refund's lines do not.
 
 from flectra import _, api, fields, models
 from flectra.exceptions import AccessError
+from flectra.tools import float_compare
 
-from .payment_transaction import REFUND_RESERVING_STATES, is_refund_engine
+from .refund_engine import REFUND_RESERVING_STATES, is_refund_engine
 
 LEDGER_KINDS = [
     ("product", "Product"),
@@ -108,11 +109,31 @@ class SaleOrderRefundLine(models.Model):
         return quantities
 
     @api.model
+    def _get_refunded_quantities(self, order):
+        """{sale.order.line id: quantity} of ``order`` refunded, being refunded or
+        failed (held until retried or cancelled)."""
+        order.ensure_one()
+        return order.sudo().refund_ledger_ids._filter_holding()._get_quantities()
+
+    @api.model
+    def _get_left_quantities(self, order):
+        """{sale.order.line: quantity} of ``order`` not refunded yet, for every
+        product line."""
+        refunded = self._get_refunded_quantities(order)
+        left = {}
+        for line in order.order_line.filtered(lambda ln: not ln.display_type):
+            qty = line.product_uom_qty - refunded.get(line.id, 0.0)
+            if float_compare(qty, 0.0, precision_rounding=line.product_uom.rounding) > 0:
+                left[line] = qty
+        return left
+
+    @api.model
     def _prepare_lines(self, order, line_quantities, amount=None, return_request=None):
         """Ledger values of a refund of ``order``: {sale.order.line: quantity}
         with each line's amount, or, without lines, ``amount`` on a line of
         its own."""
         request_id = return_request.id if return_request else False
+        engine = self.env["sale.order.refund.engine"]
         if not line_quantities:
             return [
                 {
@@ -128,7 +149,7 @@ class SaleOrderRefundLine(models.Model):
                 "sale_line_id": line.id,
                 "kind": self._get_line_kind(line),
                 "quantity": qty,
-                "amount": order.currency_id.round(order._get_refund_line_amount(line, qty)),
+                "amount": order.currency_id.round(engine._get_line_amount(line, qty)),
                 "return_request_id": request_id,
             }
             for line, qty in line_quantities.items()

@@ -7,13 +7,9 @@ import psycopg2
 from flectra import _, api, fields, models
 from flectra.addons.phone_validation.tools import phone_validation
 from flectra.exceptions import AccessError, UserError, ValidationError
-from flectra.tools import float_compare, float_is_zero, mute_logger
+from flectra.tools import float_compare, float_is_zero
 
-from .payment_transaction import (
-    as_refund_engine,
-    is_refund_engine,
-    run_in_own_transaction,
-)
+from .refund_engine import as_refund_engine, is_refund_engine
 
 STATES = [
     ("requested", "Requested"),
@@ -226,7 +222,7 @@ class SaleReturnRequest(models.Model):
         return True
 
     def action_refund(self):
-        """Refund the received quantities through the order's refund capability.
+        """Refund the received quantities through the refund engine.
 
         The request is Refunded once the acquirer accepted the refund (done, or
         pending while accounting pays it). A refund the acquirer refused stays
@@ -234,63 +230,13 @@ class SaleReturnRequest(models.Model):
         that same refund again, with its idempotency key, instead of a second.
         """
         self.ensure_one()
-        self.env["payment.transaction"]._check_refund_rights()
-        # The refund is made in sudo: the user must see the request and its order.
-        self.check_access_rights("read")
-        self.check_access_rule("read")
-        self.order_id._check_refund_access()
-        # In the order's company: the credit note gets its journals.
-        request = self.sudo().with_company(self.company_id)
-        refund_ids = run_in_own_transaction(request, "_reserve_refund")
-        if not refund_ids:
-            # Its earlier refund had gone through, only its follow-up had not.
-            return self.order_id._refund_notification([{"state": "done", "message": ""}])
-        answers = request.env["payment.transaction"]._process_refunds(refund_ids)
-        return self.order_id._refund_notification(answers)
+        engine = self.env["sale.order.refund.engine"]
+        result = engine._refund(self, retry=bool(self.env.context.get("refund_retry")))
+        return engine._notification(result)
 
     def action_retry_refund(self):
         """The Retry Refund button: send this request's failed refund again."""
         return self.with_context(refund_retry=True).action_refund()
-
-    def _reserve_refund(self):
-        """Lock the request, check it, and create (or put back to draft) its
-        refund. Runs in a transaction of its own; returns the refund ids."""
-        self.ensure_one()
-        try:
-            # Two clicks cannot both refund: the second is told at once.
-            with mute_logger("flectra.sql_db"), self.env.cr.savepoint():
-                self.env.cr.execute(
-                    "SELECT id FROM sale_return_request WHERE id = %s FOR UPDATE NOWAIT",
-                    [self.id],
-                )
-        except psycopg2.errors.LockNotAvailable:
-            raise UserError(
-                _("%s is being refunded right now: reload the page in a moment.", self.name)
-            ) from None
-        self.invalidate_cache(["state", "refund_transaction_ids"])
-        self._check_state("received")
-        failed = self.refund_transaction_ids.filtered(lambda tx: tx._is_failed_refund())
-        if failed:
-            if not self.env.context.get("refund_retry"):
-                raise UserError(
-                    _(
-                        "The refund of %(name)s failed before (%(refs)s). Reload the page and "
-                        "use Retry Refund: it sends that same refund again instead of a new one.",
-                        name=self.name,
-                        refs=", ".join(failed.mapped("reference")),
-                    )
-                )
-            return failed._reserve_retry()
-        to_refund = self._get_refund_line_quantities()
-        if not to_refund:
-            return self._settle_without_refund()
-        refunds = self.order_id._reserve_refund_lines(
-            to_refund, description=self.name, return_request=self
-        )
-        as_refund_engine(self).write(
-            {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
-        )
-        return refunds.ids
 
     def _settle_without_refund(self):
         """Nothing of this request is left to refund, says the ledger: either
@@ -398,12 +344,12 @@ class SaleReturnRequest(models.Model):
         discounts included: what its refunds gave back, plus what is left to
         refund."""
         self.ensure_one()
-        order = self.order_id
+        engine = self.env["sale.order.refund.engine"]
         refunded = sum(self.sudo().refund_ledger_ids._filter_holding().mapped("amount"))
         left = sum(
-            order._get_refund_line_amount(line, qty)
-            for line, qty in order._add_refund_discount_lines(
-                self._get_refund_line_quantities()
+            engine._get_line_amount(line, qty)
+            for line, qty in engine._add_discount_shares(
+                self.order_id, self._get_refund_line_quantities()
             ).items()
         )
         total = refunded + left
@@ -411,7 +357,7 @@ class SaleReturnRequest(models.Model):
 
     def _create_return_pickings(self):
         """Return the requested quantities with the stock return wizard (see
-        ``sale.order._create_return_pickings``)."""
+        ``stock.picking._create_sale_returns``)."""
         self.ensure_one()
         to_return = {}
         for line in self.line_ids:
@@ -420,7 +366,9 @@ class SaleReturnRequest(models.Model):
                 line.quantity, sale_line.product_id.uom_id
             )
             to_return[sale_line] = to_return.get(sale_line, 0.0) + qty
-        pickings, not_returned = self.order_id._create_return_pickings(to_return)
+        pickings, not_returned = self.env["stock.picking"]._create_sale_returns(
+            self.order_id, to_return
+        )
         pickings.write({"return_request_id": self.id})
         for sale_line, qty in not_returned.items():
             if float_compare(qty, 0.0, precision_rounding=sale_line.product_id.uom_id.rounding) > 0:
@@ -746,7 +694,11 @@ class SaleReturnRequestLine(models.Model):
         sale_line = self.sale_line_id
         rounding = sale_line.product_uom.rounding
         qty = min(self.quantity, self.quantity_received) - self.quantity_refunded
-        left = self.request_id.order_id._get_refund_left_quantities().get(sale_line, 0.0)
+        left = (
+            self.env["sale.order.refund.line"]
+            ._get_left_quantities(self.request_id.order_id)
+            .get(sale_line, 0.0)
+        )
         qty = min(qty, left)
         if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
             return 0.0

@@ -1,4 +1,4 @@
-from flectra import fields, models
+from flectra import api, fields, models
 
 
 class StockPicking(models.Model):
@@ -79,3 +79,47 @@ class StockPicking(models.Model):
         values["partner_ids"] = [(6, 0, recipient.ids)]
         composer.write(values)
         composer.with_context(custom_layout="mail.mail_notification_light").send_mail()
+
+    # --- Returns of web orders (return requests, refunds with Return to Stock) ---
+    @api.model
+    def _create_sale_returns(self, order, to_return):
+        """Return ``{sale.order.line: quantity}`` (in the product's unit) of
+        ``order`` with Flectra's stock return wizard.
+
+        One return per original delivery involved; a line delivered in
+        several parts is taken back from its newest deliveries first.
+        Returns (the return pickings, {line: quantity left that no delivery holds}).
+        """
+        to_return = dict(to_return)
+        pickings = self.browse()
+        Wizard = self.env["stock.return.picking"]
+        for picking in self._get_returnable_deliveries(order):
+            # The return belongs to the delivery's company, whichever one the user works in.
+            wizard = (
+                Wizard.with_company(picking.company_id)
+                .with_context(
+                    active_id=picking.id, active_ids=picking.ids, active_model="stock.picking"
+                )
+                .create({"picking_id": picking.id})
+            )
+            wizard._onchange_picking_id()
+            has_quantity = False
+            for wizard_line in wizard.product_return_moves:
+                sale_line = wizard_line.move_id.sale_line_id
+                wanted = to_return.get(sale_line, 0.0)
+                qty = max(min(wanted, wizard_line.quantity), 0.0)
+                wizard_line.write({"quantity": qty, "to_refund": True})
+                if qty > 0:
+                    to_return[sale_line] = wanted - qty
+                    has_quantity = True
+            if has_quantity:
+                pickings |= self.browse(wizard._create_returns()[0])
+        return pickings, to_return
+
+    @api.model
+    def _get_returnable_deliveries(self, order):
+        """Done deliveries of ``order`` that can be returned, newest first."""
+        pickings = order.picking_ids.filtered(
+            lambda p: p.state == "done" and p.location_dest_id.usage == "customer"
+        )
+        return pickings.sorted(lambda p: (p.date_done, p.id), reverse=True)

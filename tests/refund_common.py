@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 from flectra.tests import new_test_user
 
+from ..models.refund_engine import own_transaction
 from .committed_common import WAIT, CommittedCase
 from .common import OrderHandlingCase
 from .stripe_stub import StripeStub
@@ -49,6 +50,37 @@ class RefundCase(OrderHandlingCase):
         # of the test's transaction, as in HttpCase.
         self.registry.enter_test_mode(self.cr)
         self.addCleanup(self.registry.leave_test_mode)
+
+    # --- The refund engine's doors, as the buttons and the wizard call them --------
+
+    def _engine_refund(self, source, **kwargs):
+        """``sale.order.refund.engine._refund`` as ``source``'s user calls it."""
+        return source.env["sale.order.refund.engine"]._refund(source, **kwargs)
+
+    def _engine_refund_lines(self, order, line_quantities, description=None):
+        """Refund ``{sale.order.line: quantity}`` the way a return request does
+        (partial refunds only, no failed-refund check): the engine's reserve,
+        then its provider call and follow-up. Returns the refunds."""
+        engine = order.env["sale.order.refund.engine"]
+        engine = engine.sudo().with_company(order.sudo().company_id)
+        with own_transaction(engine.env) as env:
+            refund_ids = (
+                engine.with_env(env)
+                ._reserve_line_refunds(
+                    order.with_env(env),
+                    {line.with_env(env): qty for line, qty in line_quantities.items()},
+                    description,
+                )
+                .ids
+            )
+        engine._send_refunds(refund_ids)
+        return self.env["payment.transaction"].sudo().browse(refund_ids)
+
+    def _engine_reserve_payment_refund(self, payment, amount=None):
+        return self.env["sale.order.refund.engine"].sudo()._reserve_payment_refund(payment, amount)
+
+    def _engine_check_refundable(self, payment, amount, order=None):
+        return self.env["sale.order.refund.engine"].sudo()._check_refundable(payment, amount, order)
 
     @classmethod
     def _require_stripe(cls):
@@ -181,11 +213,11 @@ class CommittedRefundCase(CommittedCase, OrderHandlingCase):
             cr.execute("SELECT state FROM payment_transaction WHERE id = %s", [refund.id])
             return cr.fetchone()[0]
 
-    def _hold_in(self, method_name):
-        """Patch ``payment.transaction.<method_name>`` so that the first thread
-        calling it waits there until released; returns (reached, release)."""
+    def _hold_in(self, method_name, model="payment.transaction"):
+        """Patch ``<model>.<method_name>`` so that the first thread calling it
+        waits there until released; returns (reached, release)."""
         reached, release = threading.Event(), threading.Event()
-        Transaction = type(self.env["payment.transaction"])
+        Transaction = type(self.env[model])
         original = getattr(Transaction, method_name)
         held = []
 

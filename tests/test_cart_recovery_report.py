@@ -83,13 +83,13 @@ class TestCartRecoveryReport(CartRecoveryCase):
         self.assertEqual(
             [carts[name].cart_reminder_count for name in "ABCDEFG"], [2, 1, 1, 1, 1, 1, 1]
         )
-        Order = self.env["sale.order"]
+        Events = self.env["website.cart.recovery.event"]
         for name in "AABF":
-            Order._register_cart_resume_click(carts[name].access_token)
+            Events._log_resume_click(carts[name].access_token)
             # A comes back a day later: a cart counts one click per hour.
             carts[name].cart_resume_click_last -= timedelta(days=1)
         carts["A"].action_confirm()
-        carts["new E"] = Order.create(
+        carts["new E"] = self.env["sale.order"].create(
             {
                 "partner_id": carts["E"].partner_id.id,
                 "website_id": self.website.id,
@@ -106,7 +106,7 @@ class TestCartRecoveryReport(CartRecoveryCase):
         carts["new E"].action_confirm()
         self.assertEqual(carts["new E"].cart_recovered_cart_id, carts["E"])
         self.assertEqual(carts["new E"].amount_total, 100.0)
-        Order.flush()
+        self.env["sale.order"].flush()
         for names, date in (("ABCD", period1), ("EFG", period2)):
             self.env.cr.execute(
                 "UPDATE website_cart_recovery_event SET date = %s WHERE cart_id IN %s",

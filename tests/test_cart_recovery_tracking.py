@@ -69,7 +69,7 @@ class TestCartRecoveryTracking(CartRecoveryCase):
     def test_path_resume_link_then_payment(self):
         cart = self._emailed_cart()
         self.assertEqual(
-            self.env["sale.order"]._register_cart_resume_click(cart.access_token), cart
+            self.env["website.cart.recovery.event"]._log_resume_click(cart.access_token), cart
         )
         self.assertEqual(cart.cart_resume_click_count, 1)
         # Payment confirms the order as the salesperson's button does: action_confirm.
@@ -135,7 +135,7 @@ class TestCartRecoveryTracking(CartRecoveryCase):
 
     def test_two_paths_for_the_same_order_count_once(self):
         cart = self._emailed_cart()
-        self.env["sale.order"]._register_cart_resume_click(cart.access_token)
+        self.env["website.cart.recovery.event"]._log_resume_click(cart.access_token)
         cart.action_confirm()
         # Cancelled, set back to quotation, confirmed again by a salesperson.
         cart.action_cancel()
@@ -208,12 +208,12 @@ class TestCartResumeClicks(CartRecoveryCase):
     def test_clicks_are_counted_per_cart(self):
         cart = self._emailed_cart()
         other = self._emailed_cart(partner=self._new_customer("Click Other"))
-        Order = self.env["sale.order"]
+        Events = self.env["website.cart.recovery.event"]
         for _click in range(2):
-            Order._register_cart_resume_click(cart.access_token)
+            Events._log_resume_click(cart.access_token)
         self.assertEqual(cart.cart_resume_click_count, 1, "one an hour")
         self.assertEqual(other.cart_resume_click_count, 0)
-        Order._register_cart_resume_click(other.access_token)
+        Events._log_resume_click(other.access_token)
         self.assertEqual(other.cart_resume_click_count, 1)
         clicks = self.Event.search([("kind", "=", "click")])
         self.assertEqual(clicks.cart_id, cart | other)
@@ -221,19 +221,19 @@ class TestCartResumeClicks(CartRecoveryCase):
 
     def test_a_cart_counts_one_click_an_hour_however_often_its_link_is_opened(self):
         cart = self._emailed_cart()
-        Order = self.env["sale.order"]
+        Events = self.env["website.cart.recovery.event"]
         with self.assertQueryCount(1):
-            self.assertEqual(Order._register_cart_resume_click(cart.access_token), cart)
+            self.assertEqual(Events._log_resume_click(cart.access_token), cart)
         with self.assertQueryCount(1):  # not counted: one query, which writes nothing
-            self.assertFalse(Order._register_cart_resume_click(cart.access_token))
+            self.assertFalse(Events._log_resume_click(cart.access_token))
         for _request in range(1000):
-            Order._register_cart_resume_click(cart.access_token)
+            Events._log_resume_click(cart.access_token)
         self.assertEqual(cart.cart_resume_click_count, 1)
         self.assertEqual(len(self.Event.search([("kind", "=", "click")])), 1)
         # An hour later the customer comes back: that counts again, once.
         cart.cart_resume_click_last = fields.Datetime.now() - timedelta(minutes=61)
         for _request in range(10):
-            Order._register_cart_resume_click(cart.access_token)
+            Events._log_resume_click(cart.access_token)
         self.assertEqual(cart.cart_resume_click_count, 2)
         self.assertEqual(len(self.Event.search([("kind", "=", "click")])), 2)
 
@@ -252,7 +252,7 @@ class TestCartResumeClicks(CartRecoveryCase):
         cart = self._emailed_cart()
         never_emailed = self._create_web_order(lines=[(self.service, 1)])
         never_emailed._portal_ensure_token()
-        Order = self.env["sale.order"]
+        Events = self.env["website.cart.recovery.event"]
         for token in (
             None,
             "",
@@ -267,9 +267,9 @@ class TestCartResumeClicks(CartRecoveryCase):
             "' OR 1=1 --",
             never_emailed.access_token,
         ):
-            self.assertFalse(Order._register_cart_resume_click(token), repr(token))
+            self.assertFalse(Events._log_resume_click(token), repr(token))
         cart.action_confirm()
-        self.assertFalse(Order._register_cart_resume_click(cart.access_token), "not a cart anymore")
+        self.assertFalse(Events._log_resume_click(cart.access_token), "not a cart anymore")
         self.assertEqual(cart.cart_resume_click_count, 0)
         self.assertFalse(self.Event.search([("kind", "=", "click")]))
 

@@ -114,7 +114,7 @@ class TestMultiCompany(ReturnMixin, RefundCase):
 
     def test_refund_by_lines_goes_to_the_orders_company(self):
         order = self._paid_order_b()
-        refunds = self._as_manager_in_a(order)._refund_lines({order.order_line: 1})
+        refunds = self._engine_refund_lines(self._as_manager_in_a(order), {order.order_line: 1})
         self.assertEqual(refunds.state, "done")
         credit_note = order.invoice_ids.filtered(lambda move: move.move_type == "out_refund")
         self.assertCompanyB(credit_note, "the credit note")

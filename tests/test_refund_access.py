@@ -51,7 +51,7 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
         request.action_approve()
         self._receive(request)
         self.assertEqual(request.state, "received")
-        failed = tx._reserve_refund(10.0)
+        failed = self._engine_reserve_payment_refund(tx, 10.0)
         failed._set_refund_state("error", "The acquirer did not answer.")
         _other, transfer_tx = self._paid_order_of(
             self.other_seller, self.acquirer_transfer, lines=[(self.service, 1)]
@@ -130,7 +130,10 @@ class TestRefundAccessOwnDocuments(ReturnMixin, RefundCase):
             ("order: Refund", lambda: order.with_user(user).action_refund()),
             ("order: Retry Refund", lambda: order.with_user(user).action_retry_refund()),
             ("order: Refund window", lambda: order.with_user(user).action_open_refund_wizard()),
-            ("order: refund chosen", lambda: order.with_user(user)._refund_chosen(reason="Mine?")),
+            (
+                "order: refund chosen",
+                lambda: self._engine_refund(order.with_user(user), reason="Mine?"),
+            ),
             (
                 "window: default values",
                 lambda: Wizard.with_context(default_order_id=order.id).default_get(

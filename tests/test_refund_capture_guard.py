@@ -156,11 +156,11 @@ class TestCapturedPaymentGuard(RefundCase):
         with self.assertRaisesRegex(UserError, changed):
             order.with_user(refunder).action_open_refund_wizard()
         with self.assertRaisesRegex(UserError, changed):
-            order.with_user(refunder)._refund_chosen(amount=10.0, reason="Gesture")
+            self._engine_refund(order.with_user(refunder), amount=10.0, reason="Gesture")
         with self.assertRaisesRegex(UserError, changed):
             tx.with_user(refunder).action_refund(10.0)
         with self.assertRaisesRegex(UserError, changed):
-            order._refund_lines({order.order_line: 1})
+            self._engine_refund_lines(order, {order.order_line: 1})
         self.assertFalse(tx.refund_transaction_ids)
         # Back to what was captured, it is refunded as usual.
         tx.write({"amount": 50.0})

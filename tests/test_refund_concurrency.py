@@ -55,7 +55,7 @@ class TestRefundConcurrency(CommittedRefundCase):
 
     def test_two_users_refunding_at_once_make_one_refund(self):
         # The first user holds the payment's lock while checking and reserving.
-        reached, release = self._hold_in("_check_refundable")
+        reached, release = self._hold_in("_check_refundable", "sale.order.refund.engine")
         first, first_outcome = self.start_worker(self._refund(), self.user_id)
         self.assertTrue(reached.wait(WAIT))
         # The second user clicks while the first refund is in progress.

@@ -44,19 +44,23 @@ class TestRefundLedger(ReturnMixin, RefundCase):
 
     def test_each_refund_writes_its_lines_and_amounts(self):
         order, _tx, lamp = self._lamps_and_setup()
-        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
-        order.with_user(self.refunder)._refund_chosen(amount=5.0, reason="Late delivery")
+        self._engine_refund(
+            order.with_user(self.refunder), line_quantities={lamp: 1}, reason="Dented"
+        )
+        self._engine_refund(order.with_user(self.refunder), amount=5.0, reason="Late delivery")
         entries = order.sudo().refund_ledger_ids
         self.assertEqual(
             sorted((e.kind, e.sale_line_id.id, e.quantity, e.amount) for e in entries),
             sorted([("product", lamp.id, 1.0, 50.0), ("amount", False, 0.0, 5.0)]),
         )
-        self.assertEqual(order._get_refund_left_quantities()[lamp], 1.0)
+        self.assertEqual(self.env["sale.order.refund.line"]._get_left_quantities(order)[lamp], 1.0)
 
     def test_a_unit_refunded_in_the_window_is_not_refunded_again_by_a_return(self):
         order, tx, lamp = self._lamps_and_setup()
         # The salesperson refunds one lamp; the customer keeps it.
-        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
+        self._engine_refund(
+            order.with_user(self.refunder), line_quantities={lamp: 1}, reason="Dented"
+        )
         info = {entry["line"]: entry for entry in order._get_return_lines_info()}[lamp]
         self.assertEqual((info["refunded"], info["returnable"]), (1.0, 1.0))
         with self.assertRaisesRegex(ValidationError, "at most 1"):
@@ -73,7 +77,9 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         order, tx, lamp = self._lamps_and_setup()
         request = self._received(order, 1)
         # The salesperson refunds both lamps from the window before pressing the request's button.
-        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 2}, reason="Recall")
+        self._engine_refund(
+            order.with_user(self.refunder), line_quantities={lamp: 2}, reason="Recall"
+        )
         with self.assertRaisesRegex(UserError, "Nothing of .* is left to refund"):
             request.with_user(self.refunder).action_refund()
         self.assertEqual(tx.refunded_amount, 100.0)
@@ -102,10 +108,10 @@ class TestRefundLedger(ReturnMixin, RefundCase):
     def test_request_whose_follow_up_failed_is_settled_not_refunded_again(self):
         order, tx, _lamp = self._lamps_and_setup()
         request = self._received(order, 1)
-        Transaction = type(self.env["payment.transaction"])
+        RefundEngine = type(self.env["sale.order.refund.engine"])
         with (
-            patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")),
-            mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"),
+            patch.object(RefundEngine, "_follow_up", side_effect=RuntimeError("SMTP down")),
+            mute_logger("flectra.addons.website_sale_order_handling.models.refund_engine"),
         ):
             request.with_user(self.refunder).action_refund()
         self.assertEqual(request.refund_transaction_ids.state, "done")
@@ -121,8 +127,10 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         """migrations/2.0.1.3.0/post-refund-ledger.py on this database's tables."""
         script = load_migration("2.0.1.3.0", "post-refund-ledger.py")
         order, _tx, lamp = self._lamps_and_setup()
-        order.with_user(self.refunder)._refund_chosen(line_quantities={lamp: 1}, reason="Dented")
-        order.with_user(self.refunder)._refund_chosen(amount=5.0, reason="Late delivery")
+        self._engine_refund(
+            order.with_user(self.refunder), line_quantities={lamp: 1}, reason="Dented"
+        )
+        self._engine_refund(order.with_user(self.refunder), amount=5.0, reason="Late delivery")
         by_lines, by_amount = order.sudo().refund_transaction_ids.sorted("id")
         self.env["base"].flush()
         cr = self.env.cr
@@ -143,4 +151,4 @@ class TestRefundLedger(ReturnMixin, RefundCase):
         self.assertEqual(
             [(e.kind, e.amount) for e in by_amount.refund_ledger_ids], [("amount", 5.0)]
         )
-        self.assertEqual(order._get_refund_left_quantities()[lamp], 1.0)
+        self.assertEqual(self.env["sale.order.refund.line"]._get_left_quantities(order)[lamp], 1.0)

@@ -17,7 +17,7 @@ class TestRefundLines(RefundCase):
         self.assertEqual(order.amount_total, 191.5)  # 3 x 50 x 1.21 + 10
         lamp_line = order.order_line.filtered(lambda line: line.product_id == self.product)
 
-        refund = order._refund_lines({lamp_line: 2}, description="Return RMA/0001")
+        refund = self._engine_refund_lines(order, {lamp_line: 2}, description="Return RMA/0001")
 
         self.assertEqual(refund.state, "done")
         self.assertEqual(refund.amount, -121.0)
@@ -35,7 +35,7 @@ class TestRefundLines(RefundCase):
 
         # The rest of the order can still be refunded in full, never more.
         with self.assertRaisesRegex(UserError, "left to refund"):
-            order._refund_lines({lamp_line: 2})
+            self._engine_refund_lines(order, {lamp_line: 2})
         order.with_user(self.refunder).action_refund()
         self.assertEqual(order.online_refundable_amount, 0.0)
         second = tx.refund_transaction_ids - refund
@@ -53,7 +53,7 @@ class TestRefundLines(RefundCase):
         self._set_taxes(self.product, 10.0)
         order, tx = self._paid_order(lines=[(self.product, 2)])
         line = order.order_line
-        refund = order._refund_lines({line: 1})
+        refund = self._engine_refund_lines(order, {line: 1})
         self.assertEqual(refund.amount, -55.0)
         self.assertFalse(refund.refund_move_ids)
         self.assertFalse(order.invoice_ids)
@@ -63,10 +63,10 @@ class TestRefundLines(RefundCase):
         order, tx = self._paid_order(lines=[(self.product, 2)])
         line = order.order_line
         with self.assertRaisesRegex(UserError, "the order has"):
-            order._refund_lines({line: 3})
-        order._refund_lines({line: 2})
+            self._engine_refund_lines(order, {line: 3})
+        self._engine_refund_lines(order, {line: 2})
         with self.assertRaisesRegex(UserError, "left to refund"):
-            order._refund_lines({line: 1})
+            self._engine_refund_lines(order, {line: 1})
         self.assertEqual(len(tx.refund_transaction_ids), 1)
         with self.assertRaisesRegex(UserError, "already fully refunded"):
             tx.action_refund(0.01)
@@ -82,7 +82,7 @@ class TestRefundLines(RefundCase):
         )
         order, tx = self._paid_order(lines=[(self.product, 2)], invoiced=True, acquirer=manual)
         with self.assertRaisesRegex(UserError, "Pay by Cheque cannot refund"):
-            order._refund_lines({order.order_line: 1})
+            self._engine_refund_lines(order, {order.order_line: 1})
         self.assertFalse(tx.refund_transaction_ids)
         self.assertFalse(order.invoice_ids.filtered(lambda m: m.move_type == "out_refund"))
 
@@ -102,10 +102,10 @@ class TestRefundLines(RefundCase):
             acquirer.invalidate_cache()
             self.assertEqual(acquirer.support_refund, "full_only")
             with self.assertRaisesRegex(UserError, "can only refund a payment in full"):
-                tx._check_refundable(50.0)
+                self._engine_check_refundable(tx, 50.0)
             with self.assertRaisesRegex(UserError, "All Or Nothing Pay cannot refund part"):
-                order._refund_lines({order.order_line: 1})
-            tx._check_refundable(100.0)
+                self._engine_refund_lines(order, {order.order_line: 1})
+            self._engine_check_refundable(tx, 100.0)
 
     def test_transfer_refund_waits_in_refunds_to_pay_until_marked_paid(self):
         order, tx = self._paid_order(

@@ -12,7 +12,7 @@ from flectra.tools import mute_logger
 
 from .real_server_common import RealServerCase
 
-ENGINE_LOGGER = "flectra.addons.website_sale_order_handling.models.payment_transaction"
+ENGINE_LOGGER = "flectra.addons.website_sale_order_handling.models.refund_engine"
 
 
 class PaidOrderOnARealServer(RealServerCase):
@@ -231,9 +231,9 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
         )
 
     def test_refund_after_a_failed_follow_up(self):
-        Transaction = self.registry["payment.transaction"]
+        RefundEngine = self.registry["sale.order.refund.engine"]
         with (
-            patch.object(Transaction, "_refund_follow_up", side_effect=RuntimeError("SMTP down")),
+            patch.object(RefundEngine, "_follow_up", side_effect=RuntimeError("SMTP down")),
             mute_logger(ENGINE_LOGGER),
         ):
             answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
@@ -318,9 +318,9 @@ class TestPaymentButtonsOfAnotherSalesmansOrderOnARealServer(RealServerCase):
             )
         )
         self.assertEqual((payment.state, orderless.state), ("done", "done"))
-        failed = self.track(payment._reserve_refund(10.0))
+        failed = self.track(env["sale.order.refund.engine"]._reserve_payment_refund(payment, 10.0))
         failed._set_refund_state("error", "The acquirer did not answer.")
-        pending = self.track(payment._reserve_refund(5.0))
+        pending = self.track(env["sale.order.refund.engine"]._reserve_payment_refund(payment, 5.0))
         pending._set_refund_state("pending")
         return {
             "payment": payment.id,

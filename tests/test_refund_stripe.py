@@ -205,10 +205,10 @@ class TestRefundStripe(RefundCase):
 
     def test_a_failure_after_stripe_accepted_keeps_the_refund_and_the_cron_finishes_it(self):
         order, tx = self._stripe_order(invoiced=True)
-        Transaction = type(self.env["payment.transaction"])
+        RefundEngine = type(self.env["sale.order.refund.engine"])
         with (
-            patch.object(Transaction, "_on_refund_accepted", side_effect=RuntimeError("mail")),
-            mute_logger("flectra.addons.website_sale_order_handling.models.payment_transaction"),
+            patch.object(RefundEngine, "_on_accepted", side_effect=RuntimeError("mail")),
+            mute_logger("flectra.addons.website_sale_order_handling.models.refund_engine"),
         ):
             order.with_user(self.refunder).action_refund()
         refund = tx.refund_transaction_ids
@@ -257,7 +257,7 @@ class TestRefundStripe(RefundCase):
 
     def test_cancelling_an_interrupted_draft_asks_stripe_first(self):
         _order, tx = self._stripe_order(stripe_payment_intent="pi_stub_draft")
-        refund = tx._reserve_refund(20.0)
+        refund = self._engine_reserve_payment_refund(tx, 20.0)
         # The server sent it, then died before recording Stripe's answer.
         Transaction = type(refund)
         with (

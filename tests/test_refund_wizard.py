@@ -299,7 +299,7 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         with self.assertRaises(AssertionError):
             form.save()  # required field left empty
         with self.assertRaisesRegex(UserError, "why"):
-            order.with_user(self.refunder)._refund_chosen(reason="   ")
+            self._engine_refund(order.with_user(self.refunder), reason="   ")
         self.assertFalse(tx.refund_transaction_ids)
 
     def test_restock_returns_the_delivered_refunded_products(self):
@@ -335,7 +335,8 @@ class TestRefundWizard(ReturnMixin, RefundCase):
         self._confirm(form)
         lamp = order.order_line
         self.assertFalse(
-            order._restock_refunded_lines({lamp.id: 1.0}), "nothing delivered to take back"
+            self.env["sale.order.refund.engine"]._return_refunded_lines(order, {lamp.id: 1.0}),
+            "nothing delivered to take back",
         )
         self._deliver(order)
         form = self._form(order)
@@ -424,7 +425,7 @@ class TestRefundWizardConcurrency(CommittedRefundCase):
             return work
 
         # The first wizard holds the payment's lock while it checks and reserves.
-        reached, release = self._hold_in("_check_refundable")
+        reached, release = self._hold_in("_check_refundable", "sale.order.refund.engine")
         first, first_outcome = self.start_worker(confirm("First clerk"), self.user_id)
         self.assertTrue(reached.wait(60))
         with self.assertRaisesRegex(UserError, "being processed"):

@@ -9,7 +9,7 @@ def _is_shipping_line(line):
 
 class SaleOrderRefundWizard(models.TransientModel):
     """The order's Refund button: what to give back, and why, before the refund
-    engine of the order (sale.order._refund_chosen) does it."""
+    engine (sale.order.refund.engine._refund) does it."""
 
     _name = "sale.order.refund.wizard"
     _description = "Refund an Order"
@@ -73,9 +73,8 @@ class SaleOrderRefundWizard(models.TransientModel):
         if not order:
             return res
         # What is left is read in sudo: only for an order the user may refund.
-        self.env["payment.transaction"]._check_refund_rights()
-        order._check_refund_access()
-        left = order.sudo()._get_refund_left_quantities()
+        self.env["sale.order.refund.engine"]._check_access(order)
+        left = self.env["sale.order.refund.line"].sudo()._get_left_quantities(order)
         lines = self._get_choosable_lines(order)
         if "line_ids" in fields_list:
             res["line_ids"] = [
@@ -95,8 +94,7 @@ class SaleOrderRefundWizard(models.TransientModel):
             [vals["order_id"] for vals in vals_list if vals.get("order_id")]
         )
         if orders:
-            self.env["payment.transaction"]._check_refund_rights()
-            orders._check_refund_access()
+            self.env["sale.order.refund.engine"]._check_access(orders)
         return super().create(vals_list)
 
     @api.model
@@ -110,7 +108,7 @@ class SaleOrderRefundWizard(models.TransientModel):
     def _get_shipping_quantities(self):
         """{shipping line: quantity left to refund of it}."""
         self.ensure_one()
-        left = self.order_id.sudo()._get_refund_left_quantities()
+        left = self.env["sale.order.refund.line"].sudo()._get_left_quantities(self.order_id)
         return {line: qty for line, qty in left.items() if _is_shipping_line(line)}
 
     @api.depends("order_id")
@@ -133,8 +131,9 @@ class SaleOrderRefundWizard(models.TransientModel):
             supports = set(acquirers.mapped("support_refund"))
             shipping = wizard._get_shipping_quantities()
             wizard.has_delivery_line = bool(shipping)
+            engine = self.env["sale.order.refund.engine"]
             wizard.delivery_amount = sum(
-                order._get_refund_line_amount(line, qty) for line, qty in shipping.items()
+                engine._get_line_amount(line, qty) for line, qty in shipping.items()
             )
             wizard.refundable_amount = order.online_refundable_amount
             wizard.full_only = "full_only" in supports
@@ -176,11 +175,10 @@ class SaleOrderRefundWizard(models.TransientModel):
             if wizard.refund_mode == "amount":
                 wanted = wizard.amount
             else:
-                quantities = order._add_refund_discount_lines(wizard._get_line_quantities())
+                engine = self.env["sale.order.refund.engine"]
+                quantities = engine._add_discount_shares(order, wizard._get_line_quantities())
                 wanted = wizard.lines_amount = order.currency_id.round(
-                    sum(
-                        order._get_refund_line_amount(line, qty) for line, qty in quantities.items()
-                    )
+                    sum(engine._get_line_amount(line, qty) for line, qty in quantities.items())
                 )
             if order.currency_id.compare_amounts(wanted, left) > 0:
                 wizard.warning = _(
@@ -200,19 +198,20 @@ class SaleOrderRefundWizard(models.TransientModel):
 
     def action_refund(self):
         self.ensure_one()
-        order = self.order_id
-        self.env["payment.transaction"]._check_refund_rights()
-        order._check_refund_access()
+        engine = self.env["sale.order.refund.engine"]
+        reason = self.reason or ""
         if self.full_only:
-            return order._refund_chosen(reason=self.reason, restock=self.restock)
-        if self.refund_mode == "amount":
-            return order._refund_chosen(amount=self.amount, reason=self.reason)
-        quantities = self._get_line_quantities()
-        if not quantities:
-            raise UserError(_("Choose at least one line to refund."))
-        return order._refund_chosen(
-            line_quantities=quantities, reason=self.reason, restock=self.restock
-        )
+            result = engine._refund(self.order_id, reason=reason, restock=self.restock)
+        elif self.refund_mode == "amount":
+            result = engine._refund(self.order_id, amount=self.amount, reason=reason)
+        else:
+            quantities = self._get_line_quantities()
+            if not quantities:
+                raise UserError(_("Choose at least one line to refund."))
+            result = engine._refund(
+                self.order_id, line_quantities=quantities, reason=reason, restock=self.restock
+            )
+        return engine._notification(result)
 
 
 class SaleOrderRefundWizardLine(models.TransientModel):
@@ -245,7 +244,7 @@ class SaleOrderRefundWizardLine(models.TransientModel):
         for line in self:
             sale_line = line.sale_line_id.sudo()
             line.price_total = (
-                sale_line.order_id._get_refund_line_amount(sale_line, line.quantity)
+                self.env["sale.order.refund.engine"]._get_line_amount(sale_line, line.quantity)
                 if sale_line
                 else 0.0
             )

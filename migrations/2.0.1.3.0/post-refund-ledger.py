@@ -22,7 +22,7 @@ def migrate(cr, version):
     if not version or not column_exists(cr, "payment_transaction", "refund_line_quantities"):
         return
     # Imported here: the module's code is loaded once its models are.
-    from flectra.addons.website_sale_order_handling.models.payment_transaction import (
+    from flectra.addons.website_sale_order_handling.models.refund_engine import (
         as_refund_engine,
     )
 
