@@ -418,8 +418,29 @@ class PaymentTransaction(models.Model):
         )
 
     def _seal_origin(self):
+        """Seal what trusted code created these payments with, when a payment
+        asks no more than its orders cost (Flectra's public payment route
+        creates, in sudo, a payment of any amount for any order)."""
         for tx in self.sudo().filtered(lambda t: not t.is_refund):
+            if not tx._asks_what_its_orders_cost():
+                _logger.warning(
+                    "Payment %s asks more than its orders cost: refunds will refuse it",
+                    tx.reference,
+                )
+                continue
             as_payment_processing(tx).write({"origin_seal": tx._get_origin_seal()})
+
+    def _asks_what_its_orders_cost(self):
+        """No more than the total of its orders, in their currency (a payment
+        of no order, an invoice's, is not the shop's to judge)."""
+        self.ensure_one()
+        orders = self.sale_order_ids
+        if not orders:
+            return True
+        if orders.currency_id != self.currency_id:
+            return False
+        total = sum(orders.mapped("amount_total"))
+        return self.currency_id.compare_amounts(self.amount, total) <= 0
 
     def _has_trusted_origin(self):
         self.ensure_one()
@@ -466,6 +487,15 @@ class PaymentTransaction(models.Model):
         """Refunds use a captured payment's values only as the payment processing
         captured them: a payment changed since (by a script, in SQL) is refused."""
         for tx in self.sudo().filtered(lambda t: t.state in SEALED_STATES and not t.is_refund):
+            if not tx.capture_seal and not tx._has_trusted_origin():
+                raise UserError(
+                    _(
+                        "%s cannot be refunded here: the shop did not create this payment as it "
+                        "is (it was created by hand, or asks more than its orders cost). Check "
+                        "it against the acquirer's records and refund the customer there.",
+                        tx.reference,
+                    )
+                )
             if not (tx.capture_seal and consteq(tx.capture_seal, tx._get_capture_seal())):
                 raise UserError(
                     _(
@@ -487,10 +517,12 @@ class PaymentTransaction(models.Model):
         A payment may pay several orders (``sale_order_ids``). Payments are
         taken oldest first (by id) and each pays its orders in the order they
         were created (by id): an order takes what it still owes (its total,
-        minus what older payments paid of it), the payment's last order takes
-        whatever the payment has left. Computed over every captured payment
-        that shares an order with these, so that the shares of one payment
-        and of one order always add up.
+        minus what older payments paid of it), never more. What a payment took
+        beyond its orders' totals is no order's: an order never gets back more
+        than it cost, whatever payments were linked to it (Flectra's public
+        payment route links a payment of any amount to an order). Computed over
+        every captured payment that shares an order with these, so that the
+        shares of one payment and of one order always add up.
         """
         payments = self.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
         orders = payments.sale_order_ids
@@ -507,13 +539,8 @@ class PaymentTransaction(models.Model):
         for payment in payments.sorted("id"):
             currency = payment.currency_id
             left = payment.amount
-            paid_orders = payment.sale_order_ids.sorted("id")
-            for index, order in enumerate(paid_orders):
-                if index == len(paid_orders) - 1:
-                    part = left
-                else:
-                    part = min(max(owed[order.id], 0.0), left)
-                part = max(currency.round(part), 0.0)
+            for order in payment.sale_order_ids.sorted("id"):
+                part = max(currency.round(min(owed[order.id], left)), 0.0)
                 shares[payment.id, order.id] = part
                 owed[order.id] -= part
                 left -= part

@@ -184,7 +184,26 @@ class CommittedRefundCase(CommittedCase, OrderHandlingCase):
                 "res.partner",
                 {"name": "Committed Customer", "email": "committed.customer@example.com"},
             )
-            orders = self._commit_record(env, "sale.order", {"partner_id": customer.id})
+            service = self._commit_record(
+                env,
+                "product.product",
+                {"name": "Committed Service", "type": "service", "taxes_id": [(6, 0, [])]},
+            )
+            # The payment asks what its order costs: else refunds never trust it.
+            orders = self._commit_record(
+                env,
+                "sale.order",
+                {
+                    "partner_id": customer.id,
+                    "order_line": [
+                        (
+                            0,
+                            0,
+                            {"product_id": service.id, "product_uom_qty": 1, "price_unit": amount},
+                        )
+                    ],
+                },
+            )
         partner = orders[:1].partner_id
         tx = self._commit_record(
             env,

@@ -12,6 +12,7 @@ from .common import load_migration
 from .refund_common import RefundCase
 
 CHANGED = "changed outside the payment processing"
+NOT_CREATED = "the shop did not create this payment as it is"
 
 
 def _post_migrate_2_0_1_3_0():
@@ -112,9 +113,9 @@ class TestCapturedPaymentGuard(RefundCase):
         tx.sudo()._post_process_after_done()
         self.assertEqual((tx.state, order.state), ("done", "sale"))
         self.assertFalse(tx.sudo().capture_seal)
-        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + NOT_CREATED):
             tx.with_user(self.refunder).action_refund()
-        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + CHANGED):
+        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + NOT_CREATED):
             order.with_user(self.refunder).action_refund()
 
     def test_a_forged_draft_of_another_amount_is_never_refunded(self):
@@ -136,7 +137,7 @@ class TestCapturedPaymentGuard(RefundCase):
         forged.sudo()._set_transaction_pending()
         forged.sudo()._set_transaction_done()
         self.assertEqual(forged.state, "done")
-        with self.assertRaisesRegex(UserError, re.escape(forged.reference) + ".*" + CHANGED):
+        with self.assertRaisesRegex(UserError, re.escape(forged.reference) + ".*" + NOT_CREATED):
             order.with_user(self.refunder).action_refund()
         self.assertFalse(
             self.env["payment.transaction"].search(
@@ -144,6 +145,54 @@ class TestCapturedPaymentGuard(RefundCase):
             )
         )
         self.assertEqual(real.refunded_amount, 0.0)
+
+    def _public_route_payment(self, order, amount):
+        """What Flectra's public /website_payment/transaction/v2/<amount>/... does
+        for anyone: a wire transfer of any amount for any order, created in
+        sudo, told pending by the transfer feedback, done once the order is
+        locked (sale.order.action_done)."""
+        tx = (
+            self.env["payment.transaction"]
+            .sudo()
+            .create(
+                {
+                    "acquirer_id": self.acquirer_transfer.id,
+                    "amount": amount,
+                    "currency_id": order.currency_id.id,
+                    "partner_id": order.partner_id.id,
+                    "sale_order_ids": [(6, 0, order.ids)],
+                }
+            )
+        )
+        tx._set_transaction_pending()
+        order.with_user(self.salesman).action_done()
+        self.assertEqual(tx.state, "done")
+        return tx
+
+    def test_a_public_route_payment_of_more_than_the_order_is_never_trusted(self):
+        order, real = self._paid_order()
+        bogus = self._public_route_payment(order, 10100.0)
+        self.assertFalse(bogus.sudo().origin_seal)
+        self.assertFalse(bogus.sudo().capture_seal)
+        self.assertEqual(order.online_refundable_amount, 50.0)
+        with self.assertRaisesRegex(UserError, re.escape(bogus.reference) + ".*" + NOT_CREATED):
+            order.with_user(self.refunder).action_refund()
+        self.assertFalse((real | bogus).refund_transaction_ids)
+
+    def test_an_order_never_gets_back_more_than_it_cost(self):
+        """A second payment of the order's price, from the public route: the
+        order still gets back its price once, never twice."""
+        order, real = self._paid_order()
+        second = self._public_route_payment(order, 50.0)
+        self.assertTrue(second.sudo().capture_seal, "asks no more than the order costs")
+        self.assertEqual(order.online_refundable_amount, 50.0)
+        self.assertEqual(second._get_order_refundable_amount(order), 0.0)
+        order.with_user(self.refunder).action_refund()
+        self.assertEqual(real.refunded_amount, 50.0)
+        self.assertEqual(second.refunded_amount, 0.0)
+        self.assertEqual(order.online_refundable_amount, 0.0)
+        with self.assertRaisesRegex(UserError, "only 0.0 of this payment is that order's"):
+            second.with_user(self.refunder).action_refund(10.0)
 
     def test_a_payment_changed_after_capture_is_refused_by_every_refund_door(self):
         order, tx = self._paid_order()

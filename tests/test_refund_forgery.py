@@ -194,7 +194,17 @@ class TestRefundForgeryRpc(StripeStubMixin, HttpCase):
             {"name": "RPC Victim", "email": "rpc.victim@example.com"}
         )
         # Of an order: the refund buttons refund the payments of orders only.
-        order = self.env["sale.order"].create({"partner_id": partner.id})
+        service = self.env["product.product"].create(
+            {"name": "RPC Service", "type": "service", "taxes_id": [(6, 0, [])]}
+        )
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "order_line": [
+                    (0, 0, {"product_id": service.id, "product_uom_qty": 1, "price_unit": 80.0})
+                ],
+            }
+        )
         self.payment = self.env["payment.transaction"].create(
             {
                 "acquirer_id": acquirer.id,
