@@ -188,6 +188,7 @@ class SaleReturnRequest(models.Model):
             request._check_state("requested")
             # Approving is a sales decision; the return transfer it implies is
             # created even when the approver has no inventory rights.
+            request.sudo()._fit_to_what_is_left()
             request.sudo()._create_return_pickings()
         self._set_state("approved")
         return True
@@ -380,6 +381,91 @@ class SaleReturnRequest(models.Model):
                         order=self.order_id.name,
                     )
                 )
+
+    def _fit_to_what_is_left(self):
+        """Approve only what is still the customer's to return for money.
+
+        Since the customer asked, the Refund window may have refunded some of
+        these products (with Return to Stock, taking them back too), or other
+        requests claimed them: each line keeps no more than is still at the
+        customer, not coming back, and not refunded or claimed by another open
+        request. The salesperson is told what changed; with nothing left, the
+        request cannot be approved and says why.
+        """
+        self.ensure_one()
+        order = self.order_id
+        left_to_refund = self.env["sale.order.refund.line"]._get_left_quantities(order)
+        others = self.search(
+            [
+                ("order_id", "=", order.id),
+                ("state", "in", ("approved", "received")),
+                ("id", "!=", self.id),
+            ]
+        )
+        claimed = {}
+        for line in others.line_ids:
+            qty = max(line.quantity - line.quantity_refunded, 0.0)
+            claimed[line.sale_line_id] = claimed.get(line.sale_line_id, 0.0) + qty
+        changes, new_quantities = [], {}
+        for sale_line in self.line_ids.sale_line_id:
+            rounding = sale_line.product_uom.rounding
+            at_customer = (
+                sale_line._get_return_delivered_qty() - sale_line._get_return_returned_qty()
+            )
+            money_left = left_to_refund.get(sale_line, 0.0) - claimed.get(sale_line, 0.0)
+            approvable = max(min(at_customer, money_left), 0.0)
+            lines = self.line_ids.filtered(lambda ln, sl=sale_line: ln.sale_line_id == sl)
+            asked = sum(lines.mapped("quantity"))
+            if float_compare(asked, approvable, precision_rounding=rounding) <= 0:
+                continue
+            changes.append((sale_line, asked, approvable))
+            for line in lines.sorted("id"):
+                keep = min(line.quantity, approvable)
+                approvable -= keep
+                new_quantities[line] = (
+                    0.0 if float_is_zero(keep, precision_rounding=rounding) else keep
+                )
+        if not changes:
+            return
+        refunds = (
+            order.refund_ledger_ids._filter_holding()
+            .filtered(lambda entry: entry.sale_line_id in self.line_ids.sale_line_id)
+            .refund_id
+        )
+        summary = "; ".join(
+            _(
+                "%(product)s: %(asked)s asked, %(left)s left",
+                product=sale_line.product_id.display_name,
+                asked="%g" % asked,
+                left="%g" % approvable,
+            )
+            for sale_line, asked, approvable in changes
+        )
+        if all(new_quantities.get(line, line.quantity) == 0.0 for line in self.line_ids):
+            raise UserError(
+                _(
+                    "Nothing of %(name)s is left to return: since it was asked, these products "
+                    "were refunded (%(refs)s) or are already coming back (%(summary)s). Reject "
+                    "or cancel the request.",
+                    name=self.name,
+                    refs=", ".join(refunds.mapped("reference")) or "-",
+                    summary=summary,
+                )
+            )
+        for line, qty in new_quantities.items():
+            if qty:
+                line.quantity = qty
+            else:
+                line.unlink()
+        self.message_post(
+            body=_(
+                "Approved for what is left: since it was asked, some of these products were "
+                "refunded (%(refs)s) or are already coming back (%(summary)s).",
+                refs=", ".join(refunds.mapped("reference")) or "-",
+                summary=summary,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
 
     def _cancel_open_pickings(self):
         pickings = self.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))

@@ -3,6 +3,7 @@ order-level discounts (a real sale_coupon program)."""
 
 import unittest
 
+from flectra.exceptions import UserError
 from flectra.tests import tagged
 
 from .refund_common import RefundCase
@@ -39,6 +40,47 @@ class TestRefundReturnQuantities(ReturnMixin, RefundCase):
         self.assertEqual(line._get_returnable_qty(), 0.0)
         self.assertFalse(order._can_request_return())
         self.assertEqual(tx.refunded_amount, 50.0)
+
+    def _refund_with_return_to_stock(self, order, quantity):
+        line = order.order_line.filtered(lambda ln: ln.product_id == self.product)
+        result = self._engine_refund(
+            order.with_user(self.refunder),
+            line_quantities={line: quantity},
+            reason="Broken in transit",
+            restock=True,
+        )
+        self.assertEqual(len(result["transfers"]), 1, result)
+        return result
+
+    def test_return_to_stock_leaves_a_waiting_request_approvable_for_what_is_left(self):
+        order, tx = self._paid_order(lines=[(self.product, 2)])
+        self._deliver(order)
+        request = self._submit(order, {self.product: 2})
+        # Meanwhile a salesperson refunds one lamp, and takes it back.
+        self._refund_with_return_to_stock(order, 1)
+        request.action_approve()
+        self.assertEqual(request.state, "approved")
+        self.assertEqual(request.line_ids.quantity, 1.0, "the other lamp is on its way back")
+        notes = request.message_ids.mapped("body")
+        self.assertTrue(any("Approved for what is left" in note for note in notes), notes)
+        self._receive(request)
+        self.assertEqual(request.state, "received")
+        request.with_user(self.refunder).action_refund()
+        self.assertEqual(request.state, "refunded")
+        self.assertEqual(request.refund_transaction_ids.amount, -50.0)
+        self.assertEqual(tx.refunded_amount, 100.0, "each lamp once")
+
+    def test_return_to_stock_of_everything_makes_a_waiting_request_say_why_not(self):
+        order, tx = self._paid_order(lines=[(self.product, 2)])
+        self._deliver(order)
+        request = self._submit(order, {self.product: 2})
+        self._refund_with_return_to_stock(order, 2)
+        with self.assertRaisesRegex(UserError, "Nothing of %s is left to return" % request.name):
+            request.action_approve()
+        self.assertEqual(request.state, "requested")
+        self.assertEqual(request.line_ids.quantity, 2.0, "what the customer asked is kept")
+        self.assertFalse(request.picking_ids)
+        self.assertEqual(tx.refunded_amount, 100.0)
 
     def test_a_coupon_discount_is_shared_out_over_the_returned_lines(self):
         if "coupon.program" not in self.env:
