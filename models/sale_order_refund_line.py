@@ -129,32 +129,39 @@ class SaleOrderRefundLine(models.Model):
 
     @api.model
     def _prepare_lines(self, order, line_quantities, amount=None, return_request=None):
-        """Ledger values of a refund of ``order``: {sale.order.line: quantity}
-        with each line's amount, or, without lines, ``amount`` on a line of
-        its own."""
+        """Ledger values of a refund of ``amount`` of ``order``: {sale.order.line:
+        quantity} with each line's amount, or, without lines, ``amount`` on a
+        line of its own. When the lines cost more or less than what the refund
+        gives (money refunded earlier without products, a credit note's
+        rounding), a line of kind amount holds the difference: the ledger of a
+        refund always adds up to its amount."""
         request_id = return_request.id if return_request else False
+        currency = order.currency_id
         engine = self.env["sale.order.refund.engine"]
-        if not line_quantities:
-            return [
-                {
-                    "order_id": order.id,
-                    "kind": "amount",
-                    "amount": amount or 0.0,
-                    "return_request_id": request_id,
-                }
-            ]
-        return [
+        values = [
             {
                 "order_id": order.id,
                 "sale_line_id": line.id,
                 "kind": self._get_line_kind(line),
                 "quantity": qty,
-                "amount": order.currency_id.round(engine._get_line_amount(line, qty)),
+                "amount": currency.round(engine._get_line_amount(line, qty)),
                 "return_request_id": request_id,
             }
-            for line, qty in line_quantities.items()
+            for line, qty in (line_quantities or {}).items()
             if qty
         ]
+        if amount is not None or not values:
+            difference = currency.round((amount or 0.0) - sum(v["amount"] for v in values))
+            if not values or not currency.is_zero(difference):
+                values.append(
+                    {
+                        "order_id": order.id,
+                        "kind": "amount",
+                        "amount": difference,
+                        "return_request_id": request_id,
+                    }
+                )
+        return values
 
     @api.model
     def _get_line_kind(self, line):

@@ -152,3 +152,122 @@ class TestRefundLedger(ReturnMixin, RefundCase):
             [(e.kind, e.amount) for e in by_amount.refund_ledger_ids], [("amount", 5.0)]
         )
         self.assertEqual(self.env["sale.order.refund.line"]._get_left_quantities(order)[lamp], 1.0)
+
+
+@tagged("post_install", "-at_install")
+class TestRefundDoorSequences(ReturnMixin, RefundCase):
+    """Every order of the refund doors, on the Test acquirer and on the Stripe
+    stub, with a refused attempt retried: each lamp and each cent goes back
+    once, and what Stripe paid is what the ledger holds."""
+
+    DOORS = ("window: a lamp", "window: an amount", "return", "payment button")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_return_policy()
+
+    def _door(self, name, order, tx, lamp):
+        """Press one door as the refund manager; False when it refused."""
+        user = self.refunder
+        try:
+            if name == "window: a lamp":
+                self._engine_refund(
+                    order.with_user(user), line_quantities={lamp: 1}, reason="Dented"
+                )
+            elif name == "window: an amount":
+                self._engine_refund(order.with_user(user), amount=5.0, reason="Late delivery")
+            elif name == "return":
+                info = {e["line"]: e for e in order._get_return_lines_info()}[lamp]
+                if not info["returnable"]:
+                    return False
+                request = self._submit(order, {self.product: info["returnable"]})
+                request.action_approve()
+                self._receive(request)
+                request.with_user(user).action_refund()
+            elif name == "payment button":
+                tx.with_user(user).action_refund()
+            elif name == "refund button":
+                order.with_user(user).action_refund()
+        except UserError:
+            return False
+        return True
+
+    def _retry_failed(self, tx):
+        for failed in tx.refund_transaction_ids.filtered(lambda r: r._is_failed_refund()):
+            failed.with_user(self.refunder).action_retry_refund()
+
+    def _check_once(self, order, tx, lamp, stub=None):
+        holding = order.sudo().refund_ledger_ids._filter_holding()
+        lamps = sum(holding.filtered(lambda e: e.sale_line_id == lamp).mapped("quantity"))
+        self.assertLessEqual(lamps, 2.0, "a lamp refunded twice")
+        self.assertLessEqual(tx.refunded_amount, order.amount_total, "a cent refunded twice")
+        self.assertAlmostEqual(sum(holding.mapped("amount")), tx.refunded_amount, 2)
+        if stub is not None:
+            done = tx.refund_transaction_ids.filtered(lambda r: r.state == "done")
+            paid = (
+                sum(r["amount"] for r in stub.refunds if r["charge"] == tx.acquirer_reference)
+                / 100.0
+            )
+            self.assertAlmostEqual(paid, -sum(done.mapped("amount")), 2, "Stripe paid it once")
+
+    def _run_sequences(self, acquirer=None, stub=None):
+        self.sequences_run = []
+        sequences = [
+            ("window: a lamp", "return", "window: an amount", "payment button"),
+            ("return", "window: a lamp", "payment button", "window: an amount"),
+            ("window: an amount", "payment button", "return", "window: a lamp"),
+            ("payment button", "return", "window: a lamp", "window: an amount"),
+            ("window: a lamp", "window: a lamp", "return", "return"),
+        ]
+        for sequence in sequences:
+            for refused_first in (False, True):
+                with self.subTest(sequence=sequence, refused_first=refused_first):
+                    self.sequences_run.append(sequence)
+                    order, tx = self._paid_order(
+                        lines=[(self.product, 2), (self.service, 1)],
+                        acquirer=acquirer,
+                        **(
+                            {"acquirer_reference": "ch_seq_%d" % len(self.sequences_run)}
+                            if stub is not None
+                            else {}
+                        ),
+                    )
+                    self._deliver(order)
+                    lamp = order.order_line.filtered(lambda ln: ln.product_id == self.product)
+                    for index, door in enumerate(sequence):
+                        refuse = refused_first and index == 0
+                        if refuse:
+                            if stub is not None:
+                                stub.mode = "error"
+                            patcher = (
+                                patch.object(
+                                    type(tx),
+                                    "_test_send_refund",
+                                    lambda r: r._set_refund_state("error", "Refused"),
+                                )
+                                if stub is None
+                                else None
+                            )
+                            if patcher:
+                                patcher.start()
+                        self._door(door, order, tx, lamp)
+                        if refuse:
+                            if stub is not None:
+                                stub.mode = "succeeded"
+                            if patcher:
+                                patcher.stop()
+                            self._retry_failed(tx)
+                        self._check_once(order, tx, lamp, stub)
+                    # Whatever went before, the Refund button gives back exactly the rest.
+                    self._door("refund button", order, tx, lamp)
+                    self._check_once(order, tx, lamp, stub)
+                    self.assertAlmostEqual(tx.refunded_amount, order.amount_total, 2)
+                    self.assertEqual(order.online_refundable_amount, 0.0)
+
+    def test_door_sequences_on_the_test_acquirer(self):
+        self._run_sequences()
+
+    def test_door_sequences_on_the_stripe_stub(self):
+        acquirer, stub = self._stripe_with_stub()
+        self._run_sequences(acquirer, stub)
