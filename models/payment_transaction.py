@@ -29,6 +29,7 @@ REFUND_ONLY_FIELDS = frozenset(
         "refund_idempotency_key",
         "refund_move_ids",
         "refund_ledger_ids",
+        "refund_first_id",
     }
 )
 # Fields of a refund transaction that say how much goes where, and whether it went.
@@ -148,6 +149,22 @@ class PaymentTransaction(models.Model):
         copy=False,
         help="What this refund gives back per order line, shipping and amount: what "
         "every refund door reads to know what is left to refund.",
+    )
+    refund_first_id = fields.Many2one(
+        "payment.transaction",
+        "Refunded Together With",
+        readonly=True,
+        index=True,
+        ondelete="set null",
+        copy=False,
+        help="A refund split over several payments: the first refund of the split, "
+        "which keeps the ledger lines of them all.",
+    )
+    refund_split_ids = fields.One2many(
+        "payment.transaction",
+        "refund_first_id",
+        "Rest of the Split",
+        readonly=True,
     )
     refund_customer_notified = fields.Boolean(
         readonly=True,

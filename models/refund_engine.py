@@ -514,15 +514,19 @@ class RefundEngine(models.AbstractModel):
     ):
         """One draft refund per payment share of ``amount``. The first writes the
         refund ledger of them all (``line_quantities`` with their amounts, or
-        else the amount alone), so that it counts once."""
+        else the amount alone), so that it counts once; the others point to it
+        (``refund_first_id``), and its lines hold while any of them does."""
         refunds = self.env["payment.transaction"]
         ledger = self.env["sale.order.refund.line"]._prepare_lines(
             order, line_quantities, amount, return_request
         )
         for payment, part in self._allocate(order, payments, amount):
-            refunds |= self._create_draft_refund(
-                payment, part, credit_notes, order, [] if refunds else ledger
-            )
+            if not refunds:
+                refunds = self._create_draft_refund(payment, part, credit_notes, order, ledger)
+                continue
+            refund = self._create_draft_refund(payment, part, credit_notes, order)
+            as_refund_engine(refund).write({"refund_first_id": refunds[0].id})
+            refunds |= refund
         return refunds
 
     def _create_draft_refund(self, payment, amount, credit_notes=None, order=None, ledger=None):
@@ -899,15 +903,26 @@ class RefundEngine(models.AbstractModel):
                     "acquirer": refund.acquirer_id.name,
                 }
         as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
-        refund.refund_move_ids.filtered(lambda m: m.state == "draft").button_cancel()
-        self._log(
-            refund,
-            _(
-                "Refund %(ref)s was cancelled by %(user)s.",
-                ref=refund.reference,
-                user=self.env.user.name,
-            ),
+        # A credit note shared by the refunds of a split stays while another holds.
+        split = (refund.refund_first_id | refund.refund_first_id.refund_split_ids) - refund
+        split |= refund.refund_split_ids
+        holding = split.filtered(lambda r: r.state in REFUND_RESERVING_STATES)
+        (refund.refund_move_ids - holding.refund_move_ids).filtered(
+            lambda m: m.state == "draft"
+        ).button_cancel()
+        message = _(
+            "Refund %(ref)s was cancelled by %(user)s.",
+            ref=refund.reference,
+            user=self.env.user.name,
         )
+        if holding:
+            message += " " + _(
+                "The products it gave back with %(refs)s stay refunded: if the customer is "
+                "still owed its %(amount)s, refund that amount from the Refund window.",
+                refs=", ".join(holding.mapped("reference")),
+                amount=-refund.amount,
+            )
+        self._log(refund, message)
         return {"reference": refund.reference, "state": "cancel"}
 
     # ------------------------------------------------------------------

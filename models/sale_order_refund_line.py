@@ -97,8 +97,16 @@ class SaleOrderRefundLine(models.Model):
     # ------------------------------------------------------------------
 
     def _filter_holding(self):
-        """The lines of refunds that hold money back (not cancelled)."""
-        return self.filtered(lambda line: line.refund_id.state in REFUND_RESERVING_STATES)
+        """The lines of refunds that hold money back (not cancelled). A refund
+        split over several payments keeps the lines of the split: they hold
+        while any refund of it does (one cancelled, another paid)."""
+
+        def holds(refund):
+            return refund.state in REFUND_RESERVING_STATES or any(
+                other.state in REFUND_RESERVING_STATES for other in refund.refund_split_ids
+            )
+
+        return self.filtered(lambda line: holds(line.refund_id))
 
     def _get_quantities(self):
         """{sale.order.line id: quantity} of these ledger lines."""

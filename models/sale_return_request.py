@@ -763,6 +763,7 @@ class SaleReturnRequestLine(models.Model):
     @api.depends(
         "request_id.refund_ledger_ids.quantity",
         "request_id.refund_ledger_ids.refund_id.state",
+        "request_id.refund_ledger_ids.refund_id.refund_split_ids.state",
     )
     def _compute_quantity_refunded(self):
         for line in self:

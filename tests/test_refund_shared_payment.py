@@ -1,5 +1,7 @@
 """A payment that paid several orders: each order refunds its own share only."""
 
+from unittest.mock import patch
+
 from flectra.exceptions import UserError
 from flectra.tests import tagged
 
@@ -105,6 +107,71 @@ class TestRefundSharedPayment(ReturnMixin, RefundCase):
         self.assertEqual(sorted(second_tx.refund_transaction_ids.mapped("amount")), [-40.0, -30.0])
         for tx in first_tx | second_tx:
             self.assertEqual(tx.refunded_amount, tx.amount, "no payment refunds more than it took")
+
+    def _refund_lamps_over_two_payments(self, invoiced=False, second="done"):
+        """2 lamps (100) paid 60 + 40 (the second payment also paid another
+        order): refunding both lamps splits into two refunds. The first is
+        refused; the second ends ``second`` (done, or draft: interrupted)."""
+        order = self._create_web_order(lines=[(self.product, 2)])
+        other = self._create_web_order(lines=[(self.service, 3)])
+        first_tx = self._pay_part(order, 60.0)
+        second_tx = self._pay_part(order | other, 70.0)
+        if invoiced:
+            self._deliver(order)
+            order._create_invoices()._post()
+            self.assertEqual(order.invoice_ids.mapped("state"), ["posted"])
+        lamps = order.order_line
+
+        def answer(refund):
+            if refund.source_transaction_id == first_tx:
+                refund._set_refund_state("error", "Card expired")
+            elif second == "done":
+                refund._set_refund_state("done")
+
+        with patch.object(type(first_tx), "_test_send_refund", answer):
+            self._engine_refund(
+                order.with_user(self.refunder), line_quantities={lamps: 2}, reason="Recall"
+            )
+        refused = first_tx.refund_transaction_ids
+        other_part = second_tx.refund_transaction_ids
+        self.assertEqual((refused.state, -refused.amount), ("error", 60.0))
+        self.assertEqual((other_part.state, -other_part.amount), (second, 40.0))
+        self.assertEqual(other_part.refund_first_id, refused)
+        return order, lamps, refused, other_part
+
+    def test_cancelling_one_refund_of_a_split_keeps_its_products_refunded(self):
+        order, lamps, refused, _paid = self._refund_lamps_over_two_payments()
+        refused.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(refused.state, "cancel")
+        Ledger = self.env["sale.order.refund.line"]
+        self.assertNotIn(lamps, Ledger._get_left_quantities(order), "paid by the other part")
+        with self.assertRaisesRegex(UserError, "left to refund"):
+            self._engine_refund(
+                order.with_user(self.refunder), line_quantities={lamps: 1}, reason="Again"
+            )
+        self.assertEqual(order.online_refundable_amount, 60.0, "the cancelled part's money")
+        self.assertIn("stay refunded", order.message_ids[0].body)
+
+    def test_cancelling_one_refund_of_a_split_keeps_the_credit_note_of_the_other(self):
+        _order, _lamps, refused, interrupted = self._refund_lamps_over_two_payments(
+            invoiced=True, second="draft"
+        )
+        credit_note = refused.refund_move_ids
+        self.assertEqual(credit_note, interrupted.refund_move_ids)
+        self.assertEqual(credit_note.state, "draft")
+        refused.with_user(self.refunder).action_cancel_refund()
+        self.assertEqual(credit_note.state, "draft", "the other refund still holds it")
+        # The interrupted one is retried later and goes through.
+        self.env["base"].flush()
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET write_date = write_date - interval '11 minutes' "
+            "WHERE id = %s",
+            [interrupted.id],
+        )
+        interrupted.invalidate_cache()
+        interrupted.with_user(self.refunder).action_retry_refund()
+        self.assertEqual(interrupted.state, "done")
+        self.assertEqual(credit_note.state, "posted")
 
     def test_return_refund_on_an_order_whose_payment_is_shared(self):
         self._set_taxes(self.product, 20.0)
