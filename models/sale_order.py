@@ -629,11 +629,12 @@ class SaleOrder(models.Model):
             return self.env["stock.picking"]
 
     def _can_request_return(self):
-        """True when the "Return products" button should show on the order."""
+        """True when the "Return products" button should show on the order:
+        _get_return_lines_info's rule, in one query (every view of the page)."""
         self.ensure_one()
         if self._get_return_refusal_reason():
             return False
-        return any(entry["returnable"] > 0 for entry in self._get_return_lines_info())
+        return self.order_line._has_returnable_qty(since=self._get_return_window_start())
 
     # ------------------------------------------------------------------
     # Business methods: abandoned carts
