@@ -131,6 +131,20 @@ class TestOrderAssignment(OrderHandlingCase):
         self.assertEqual(len(carts.user_id), 2, "two turns, two salespeople")
         self.assertEqual(self._turns_taken(), 2)
 
+    def test_web_order_created_placed_takes_the_turn(self):
+        """An order created already placed (an import, RPC) takes its turn too."""
+        self.website.order_assignment_mode = "round_robin"
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.partner.id,
+                "website_id": self.website.id,
+                "user_id": False,
+                "state": "sent",
+            }
+        )
+        self.assertIn(order.user_id, self.anna | self.bruno | self.carla)
+        self.assertEqual(self._turns_taken(), 1)
+
     def test_the_turn_is_taken_exactly_once(self):
         """Placed, then confirmed, then assigned again: one turn, one e-mail."""
         self.website.order_assignment_mode = "round_robin"
