@@ -1,4 +1,4 @@
-from flectra import _, fields, models
+from flectra import _, api, fields, models
 
 
 class ProductTemplate(models.Model):
@@ -25,9 +25,19 @@ class ProductTemplate(models.Model):
         self.ensure_one()
         if self.type == "service":
             return _("Services cannot be returned.")
-        policy = self.return_policy
-        if policy == "category":
-            policy = self.categ_id.return_policy or "returnable"
-        if policy == "not_returnable":
+        if not self._is_returnable_by_policy(
+            self.type, self.return_policy, self.categ_id.return_policy
+        ):
             return _("This product cannot be returned.")
         return ""
+
+    @api.model
+    def _is_returnable_by_policy(self, product_type, policy, category_policy):
+        """The return policy's rule on plain values (the order page's Return
+        button reads them in SQL): services never, else the product's
+        policy, else its category's."""
+        if product_type == "service":
+            return False
+        if policy == "category":
+            policy = category_policy or "returnable"
+        return policy != "not_returnable"

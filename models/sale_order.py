@@ -15,6 +15,9 @@ ECOMMERCE_STATUS = [
     ("order", "Order"),
     ("cancel", "Cancelled"),
 ]
+# A web order created in one of these states is placed already: its
+# salesperson's turn is taken at once (website._assign_placed_orders).
+PLACED_STATES = ("sent", "sale", "done")
 SALE_STATE_TO_ECOMMERCE = {
     "draft": "quotation",
     "sent": "sent",
@@ -277,7 +280,11 @@ class SaleOrder(models.Model):
                 self.env["payment.transaction"]._check_order_links_unchanged(
                     self.browse(), vals["transaction_ids"]
                 )
-        return super().create(vals_list)
+        orders = super().create(vals_list)
+        # --- Assignment: an order created already placed takes its turn now.
+        if any(vals.get("state") in PLACED_STATES for vals in vals_list):
+            self.env["website"]._assign_placed_orders(orders)
+        return orders
 
     def write(self, vals):
         # The same link as payment.transaction.sale_order_ids, from this side.
@@ -285,7 +292,13 @@ class SaleOrder(models.Model):
             self.env["payment.transaction"]._check_order_links_unchanged(
                 self, vals["transaction_ids"]
             )
-        return super().write(vals)
+        res = super().write(vals)
+        # --- Assignment: a web order takes its salesperson's turn when it is
+        # placed: Quotation sent (the payment step) here, or confirmed
+        # (action_confirm), whichever comes first; never as a cart.
+        if vals.get("state") == "sent":
+            self.env["website"]._assign_placed_orders(self)
+        return res
 
     # ------------------------------------------------------------------
     # Actions
@@ -293,6 +306,9 @@ class SaleOrder(models.Model):
 
     def action_confirm(self):
         res = super().action_confirm()
+        # --- Assignment: once confirmed, as the confirmation's own writes may
+        # need the confirming salesperson's rights on an unassigned order.
+        self.env["website"]._assign_placed_orders(self)
         # Every path to a confirmed order comes here: the payment, the
         # salesperson's button, the To Confirm queue.
         self.env["website.cart.recovery.event"]._record_recoveries(self)
@@ -462,11 +478,12 @@ class SaleOrder(models.Model):
         return fields.Datetime.now() - timedelta(days=days) if days else False
 
     def _can_request_return(self):
-        """True when the "Return products" button should show on the order."""
+        """True when the "Return products" button should show on the order:
+        _get_return_lines_info's rule, in one query (every view of the page)."""
         self.ensure_one()
         if self._get_return_refusal_reason():
             return False
-        return any(entry["returnable"] > 0 for entry in self._get_return_lines_info())
+        return self.order_line._has_returnable_qty(since=self._get_return_window_start())
 
     # ------------------------------------------------------------------
     # Business methods: abandoned carts
@@ -503,9 +520,10 @@ class SaleOrder(models.Model):
 
     def message_notify(self, **kwargs):
         # A web cart's notifications, such as the "assigned to you" e-mail to
-        # the salesperson round robin gives it, leave through the mail queue:
-        # the customer adding to the cart never waits for SMTP. (A caller's
-        # mail_notify_force_send context still decides, as in mail.)
+        # the website's salesperson, leave through the mail queue: the customer
+        # adding to the cart never waits for SMTP. (A caller's
+        # mail_notify_force_send context still decides, as in mail: the
+        # assignment of a placed order queues its e-mail that way.)
         if any(order.website_id and order.state == "draft" for order in self):
             kwargs.setdefault("force_send", False)
         return super().message_notify(**kwargs)

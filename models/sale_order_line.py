@@ -1,5 +1,7 @@
 from flectra import api, models
-from flectra.tools import float_compare
+from flectra.tools import float_compare, float_is_zero
+
+from .sale_order_refund_line import REFUND_RESERVING_STATES
 
 # Cart changes that count as customer activity on an abandoned cart.
 CART_ACTIVITY_FIELDS = {"product_id", "product_uom_qty"}
@@ -97,3 +99,144 @@ class SaleOrderLine(models.Model):
         if float_compare(qty, 0.0, precision_rounding=self.product_uom.rounding) <= 0:
             return 0.0
         return qty
+
+    def _has_returnable_qty(self, since=False):
+        """Whether any of these lines (of one order) has a quantity the
+        customer may ask to return: the order page's Return products button.
+
+        The same rule as sale.order._get_return_lines_info (delivered, minus
+        returned, requested and refunded; within the window since ``since``;
+        the product's return policy), read in one query instead of the
+        moves, their locations, the products' categories, the requests and
+        the refund ledger one after the other: the button shows on every
+        page of a delivered order. A done return whose move lines count in
+        another unit than the move is left to _get_return_lines_info.
+        """
+        lines = self.filtered(lambda line: not line.display_type) if self else self
+        if not lines:
+            return False
+        for model in (
+            "sale.order.line",
+            "product.template",
+            "product.category",
+            "stock.move",
+            "stock.move.line",
+            "sale.return.request",
+            "sale.return.request.line",
+            "sale.order.refund.line",
+            "payment.transaction",
+        ):
+            self.env[model].flush()
+        self.env.cr.execute(
+            """
+            SELECT line.id, line.product_uom_qty, line.product_uom,
+                   tmpl.type, tmpl.return_policy, categ.return_policy,
+                   COALESCE(requested.qty, 0), COALESCE(refunded.qty, 0),
+                   move.product_uom, move.state, move.date, move.product_uom_qty,
+                   src.usage = 'customer', dest.usage = 'customer',
+                   done.qty, done.other_units
+              FROM sale_order_line line
+              JOIN product_product product ON product.id = line.product_id
+              JOIN product_template tmpl ON tmpl.id = product.product_tmpl_id
+         LEFT JOIN product_category categ ON categ.id = tmpl.categ_id
+         LEFT JOIN (SELECT rl.sale_line_id, SUM(rl.quantity) AS qty
+                      FROM sale_return_request_line rl
+                      JOIN sale_return_request req ON req.id = rl.request_id
+                     WHERE rl.sale_line_id IN %(lines)s AND req.state = 'requested'
+                  GROUP BY rl.sale_line_id) requested ON requested.sale_line_id = line.id
+         LEFT JOIN (SELECT ledger.sale_line_id, SUM(ledger.quantity) AS qty
+                      FROM sale_order_refund_line ledger
+                      JOIN payment_transaction refund ON refund.id = ledger.refund_id
+                     WHERE ledger.sale_line_id IN %(lines)s AND refund.state IN %(holding)s
+                  GROUP BY ledger.sale_line_id) refunded ON refunded.sale_line_id = line.id
+         LEFT JOIN stock_move move
+                ON move.sale_line_id = line.id
+               AND move.product_id = line.product_id
+               AND NOT COALESCE(move.scrapped, FALSE)
+               AND move.state != 'cancel'
+         LEFT JOIN stock_location src ON src.id = move.location_id
+         LEFT JOIN stock_location dest ON dest.id = move.location_dest_id
+         LEFT JOIN LATERAL (
+                    SELECT SUM(ml.qty_done) FILTER (WHERE ml.product_uom_id = move.product_uom)
+                               AS qty,
+                           COUNT(*) FILTER (WHERE ml.product_uom_id != move.product_uom)
+                               AS other_units
+                      FROM stock_move_line ml
+                     WHERE ml.move_id = move.id AND move.state = 'done'
+                   ) done ON TRUE
+             WHERE line.id IN %(lines)s
+            """,
+            {"lines": tuple(lines.ids), "holding": tuple(REFUND_RESERVING_STATES)},
+        )
+        rows = self.env.cr.fetchall()
+        # Records of one prefetch: the units are read at once (the page reads them anyway).
+        uoms = {
+            uom.id: uom
+            for uom in self.env["uom.uom"].browse(
+                {row[2] for row in rows} | {row[8] for row in rows if row[8]}
+            )
+        }
+        totals = {}  # line id: its quantities, unit and whether its product may come back
+        for (
+            line_id,
+            ordered,
+            unit_id,
+            product_type,
+            policy,
+            category_policy,
+            requested,
+            refunded,
+            move_unit_id,
+            state,
+            date,
+            move_qty,
+            from_customer,
+            to_customer,
+            done_qty,
+            other_units,
+        ) in rows:
+            unit = uoms[unit_id]
+            entry = totals.setdefault(
+                line_id,
+                {
+                    "ordered": ordered,
+                    "unit": unit,
+                    "allowed": self.env["product.template"]._is_returnable_by_policy(
+                        product_type, policy, category_policy
+                    ),
+                    "requested": requested,
+                    "refunded": refunded,
+                    "delivered": 0.0,
+                    "delivered_since": 0.0,
+                    "returned": 0.0,
+                },
+            )
+            if not move_unit_id:
+                continue
+            move_unit = uoms[move_unit_id]
+            if to_customer and not from_customer and state == "done":
+                qty = move_unit._compute_quantity(move_qty, unit)
+                entry["delivered"] += qty
+                if not since or date >= since:
+                    entry["delivered_since"] += qty
+            elif from_customer and not to_customer:
+                if state == "done" and other_units:
+                    # Move lines in another unit: the exact rule converts each.
+                    return any(
+                        info["returnable"] > 0 for info in lines.order_id._get_return_lines_info()
+                    )
+                qty = (done_qty or 0.0) if state == "done" else move_qty
+                entry["returned"] += move_unit._compute_quantity(qty, unit)
+        for entry in totals.values():
+            rounding = entry["unit"].rounding
+            if not entry["allowed"] or float_is_zero(
+                entry["delivered"], precision_rounding=rounding
+            ):
+                continue
+            qty = entry["delivered"] - entry["returned"] - entry["requested"]
+            if since:
+                qty = min(qty, entry["delivered_since"])
+            qty = min(qty, entry["ordered"] - entry["refunded"] - entry["requested"])
+            if float_compare(qty, 0.0, precision_rounding=rounding) > 0:
+                return True
+        return False

@@ -21,8 +21,9 @@ class Website(models.Model):
         default="fixed",
         required=True,
         help="Fixed: every web order goes to the website's salesperson.\n"
-        "Round robin: each new cart goes to the next active member of the "
-        "website's sales team, in turn.\n"
+        "Round robin: each placed order (paid, waiting for its payment, or "
+        "confirmed) goes to the next active member of the website's sales team, "
+        "in turn; carts wait with the team and no salesperson.\n"
         "Customer's salesperson: a customer who has a salesperson keeps them; "
         "the others are assigned in turn.",
     )
@@ -30,7 +31,7 @@ class Website(models.Model):
         "ir.sequence",
         copy=False,
         readonly=True,
-        help="Technical: the counter that gives each new cart its turn.",
+        help="Technical: the counter that gives each placed order its turn.",
     )
 
     # --- Online returns: the return policy -----------------------------------
@@ -140,7 +141,7 @@ class Website(models.Model):
         """A counter value no other transaction will ever get.
 
         It comes from a PostgreSQL sequence (nextval), which is atomic and not
-        rolled back: two carts created at the same moment by two requests
+        rolled back: two orders placed at the same moment by two requests
         always get different turns, without locking any row.
         """
         self.ensure_one()
@@ -195,8 +196,47 @@ class Website(models.Model):
         affiliate_id = request and request.session.get("affiliate_id")
         if affiliate_id and self.env["res.users"].sudo().browse(affiliate_id).exists():
             return values
-        values["user_id"] = self._get_web_order_salesperson(partner).id
+        # Round robin shares out orders, not carts: a new cart waits with the
+        # website's team and nobody, and takes its turn once placed
+        # (_assign_placed_orders). Most carts are abandoned and never do.
+        values["user_id"] = False
         return values
+
+    @api.model
+    def _assign_placed_orders(self, orders):
+        """Give each placed web order that has no salesperson yet its
+        salesperson, by its website's rule (round robin, customer first);
+        sale.order calls this when an order becomes Quotation sent (the
+        payment step) or is confirmed, whichever comes first.
+
+        Exactly once: only orders whose row still has no salesperson are
+        assigned, locked until this transaction ends. Another transaction
+        assigning the same order at the same time waits for this one, then
+        fails to serialize (Flectra retries the request, which finds the
+        salesperson and assigns nothing). A salesperson set by hand or by an
+        affiliate link is never replaced. The "assigned to you" notification
+        goes through the mail queue.
+        """
+        candidates = orders.sudo().filtered(
+            lambda order: (
+                order.website_id
+                and not order.user_id
+                and order.website_id.order_assignment_mode != "fixed"
+            )
+        )
+        if not candidates:
+            return
+        candidates.flush(["user_id"])
+        self.env.cr.execute(
+            "SELECT id FROM sale_order WHERE id IN %s AND user_id IS NULL FOR UPDATE",
+            [tuple(candidates.ids)],
+        )
+        free = candidates.browse([row[0] for row in self.env.cr.fetchall()])
+        for order in free.with_context(tracking_disable=False, mail_notify_force_send=False):
+            website = order.website_id.with_company(order.company_id)
+            salesperson = website._get_web_order_salesperson(order.partner_id)
+            if salesperson:
+                order.write({"user_id": salesperson.id})
 
     # --- Abandoned-cart e-mails: settings (the engine is website.abandoned.cart.mailer) ---
     def _start_abandoned_cart_email(self):

@@ -40,3 +40,4 @@ from . import test_return_refund
 from . import test_return_report
 from . import test_return_request
 from . import test_smoke
+from . import test_storefront_queries

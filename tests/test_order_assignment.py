@@ -1,11 +1,15 @@
 """Web orders go to a salesperson: fixed, round robin, or the customer's own."""
 
 import threading
+from datetime import timedelta
 
-from flectra import api
+import psycopg2.errors
+
+from flectra import api, fields
 from flectra.addons.website.tools import MockRequest
 from flectra.tests import tagged
 from flectra.tests.common import new_test_user
+from flectra.tools import mute_logger
 
 from .committed_common import CommittedCase
 from .common import OrderHandlingCase, OrderHandlingHttpCase
@@ -37,18 +41,228 @@ class TestOrderAssignment(OrderHandlingCase):
         )
         cls.partner = cls.env["res.partner"].create({"name": "Walk-in", "email": "w@example.com"})
 
-    def _new_cart_salesperson(self, partner=None, website=None):
-        """Create a cart the way the shop does, and return its salesperson."""
-        website = website or self.website
-        with MockRequest(self.env, website=website):
-            values = website._prepare_sale_order_values(
+    # -- helpers ----------------------------------------------------------
+    def _cart_values(self, partner=None, website=None, affiliate=None):
+        """The values website_sale creates a new cart with, on ``website``."""
+        website = (website or self.website).with_context(website_id=(website or self.website).id)
+        with MockRequest(self.env, website=website) as request:
+            if affiliate:
+                request.session["affiliate_id"] = affiliate.id
+            return website._prepare_sale_order_values(
                 partner or self.partner, self.env["product.pricelist"].search([], limit=1)
             )
-        return self.env["res.users"].browse(values["user_id"])
+
+    def _new_cart(self, partner=None, website=None, affiliate=None):
+        """A cart created the way website_sale creates one (with its mail features)."""
+        values = self._cart_values(partner, website, affiliate)
+        values["order_line"] = [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})]
+        return self.env["sale.order"].with_context(tracking_disable=False).sudo().create(values)
+
+    @staticmethod
+    def _place(order):
+        """The payment step, as payment's pending transaction does it."""
+        order.with_context(tracking_disable=True).write({"state": "sent"})
+        return order.user_id
+
+    def _placed_salesperson(self, partner=None, website=None):
+        return self._place(self._new_cart(partner, website))
+
+    def _assigned_mails(self, order):
+        """The "assigned to you" e-mails of ``order``."""
+        return self.env["mail.mail"].search(
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", order.id),
+                ("subject", "like", "You have been assigned to"),
+            ]
+        )
+
+    def _turns_taken(self, website=None):
+        sequence = (website or self.website).order_assignment_sequence_id
+        return sequence.number_next_actual - 1
+
+    # -- a cart waits with the team ----------------------------------------------
+    def test_round_robin_cart_waits_with_the_team_and_no_salesperson(self):
+        """No turn is taken, and nobody is told, for a cart that may be abandoned."""
+        self.website.order_assignment_mode = "round_robin"
+        cart = self._new_cart()
+        self.assertFalse(cart.user_id)
+        self.assertEqual(cart.team_id, self.team, "the website's team, as stock Flectra")
+        self.assertEqual(self._turns_taken(), 0)
+        self.assertFalse(self._assigned_mails(cart))
+
+    def test_customer_first_cart_waits_too(self):
+        self.website.order_assignment_mode = "customer_first"
+        own = new_test_user(self.env, login="rr_own_wait", groups="sales_team.group_sale_salesman")
+        self.partner.user_id = own
+        cart = self._new_cart()
+        self.assertFalse(cart.user_id)
+        self.assertEqual(cart.team_id, self.team)
+        self.assertEqual(self._place(cart), own, "the customer's salesperson, once placed")
+
+    # -- the turn is taken when the order is placed --------------------------------
+    def test_quotation_sent_takes_the_turn_and_queues_the_notification(self):
+        self.website.order_assignment_mode = "round_robin"
+        (self.anna | self.bruno | self.carla).write({"notification_type": "email"})
+        cart = self._new_cart()
+        salesperson = self._place(cart)
+        self.assertIn(salesperson, self.anna | self.bruno | self.carla)
+        self.assertEqual(self._turns_taken(), 1)
+        mails = self._assigned_mails(cart)
+        self.assertEqual(mails.recipient_ids, salesperson.partner_id)
+        self.assertEqual(mails.mapped("state"), ["outgoing"], "queued, not sent in the request")
+        self.assertIn(salesperson.partner_id, cart.message_partner_ids, "follows the order")
+
+    def test_confirmation_takes_the_turn_of_an_order_not_sent_before(self):
+        """A salesperson (own documents only) confirms an unassigned cart in
+        the backend: the confirmation goes through, then the turn is taken."""
+        self.website.order_assignment_mode = "round_robin"
+        cart = self._new_cart()
+        cart.with_user(self.fixed).action_confirm()
+        self.assertEqual(cart.state, "sale")
+        self.assertTrue(cart.picking_ids, "the confirmation went through")
+        self.assertIn(cart.user_id, self.anna | self.bruno | self.carla)
+        self.assertEqual(self._turns_taken(), 1)
+
+    def test_to_confirm_queue_takes_the_turn(self):
+        self.website.order_assignment_mode = "round_robin"
+        carts = self._new_cart() | self._new_cart()
+        carts.action_confirm_web_orders()
+        self.assertEqual(len(carts.user_id), 2, "two turns, two salespeople")
+        self.assertEqual(self._turns_taken(), 2)
+
+    def test_web_order_created_placed_takes_the_turn(self):
+        """An order created already placed (an import, RPC) takes its turn too."""
+        self.website.order_assignment_mode = "round_robin"
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.partner.id,
+                "website_id": self.website.id,
+                "user_id": False,
+                "state": "sent",
+            }
+        )
+        self.assertIn(order.user_id, self.anna | self.bruno | self.carla)
+        self.assertEqual(self._turns_taken(), 1)
+
+    def test_the_turn_is_taken_exactly_once(self):
+        """Placed, then confirmed, then assigned again: one turn, one e-mail."""
+        self.website.order_assignment_mode = "round_robin"
+        (self.anna | self.bruno | self.carla).write({"notification_type": "email"})
+        cart = self._new_cart()
+        salesperson = self._place(cart)
+        cart.action_confirm()
+        self.env["website"]._assign_placed_orders(cart)
+        self.assertEqual(cart.user_id, salesperson)
+        self.assertEqual(self._turns_taken(), 1)
+        self.assertEqual(len(self._assigned_mails(cart)), 1)
+
+    def test_salesperson_set_by_hand_is_kept(self):
+        self.website.order_assignment_mode = "round_robin"
+        cart = self._new_cart()
+        cart.user_id = self.carla
+        self.assertEqual(self._place(cart), self.carla)
+        cart.action_confirm()
+        self.assertEqual(cart.user_id, self.carla)
+        self.assertEqual(self._turns_taken(), 0)
+
+    def test_affiliate_link_wins_over_round_robin(self):
+        self.website.order_assignment_mode = "round_robin"
+        self.assertEqual(self._cart_values(affiliate=self.fixed)["user_id"], self.fixed.id)
+        cart = self._new_cart(affiliate=self.fixed)
+        self.assertEqual(cart.user_id, self.fixed)
+        self.assertEqual(self._place(cart), self.fixed)
+        self.assertEqual(self._turns_taken(), 0)
+
+    def test_round_robin_gives_each_member_a_turn(self):
+        self.website.order_assignment_mode = "round_robin"
+        got = [self._placed_salesperson() for _ in range(6)]
+        self.assertEqual(got[:3], got[3:], "the cycle repeats")
+        self.assertEqual(set(u.id for u in got[:3]), set((self.anna | self.bruno | self.carla).ids))
+
+    def test_abandoned_carts_take_no_turn(self):
+        """Three carts left behind, then an order: the order gets the first turn."""
+        self.website.order_assignment_mode = "round_robin"
+        first = self._placed_salesperson()
+        for _ in range(3):
+            self._new_cart()
+        got = [first] + [self._placed_salesperson() for _ in range(2)]
+        self.assertEqual(len(set(got)), 3, "three orders, three salespeople")
+
+    def test_round_robin_skips_archived_and_removed_members(self):
+        self.website.order_assignment_mode = "round_robin"
+        self.bruno.active = False
+        self.team.member_ids = [(3, self.carla.id)]
+        got = {self._placed_salesperson() for _ in range(4)}
+        self.assertEqual(got, {self.anna})
+
+    def test_customer_first_keeps_the_customers_salesperson(self):
+        self.website.order_assignment_mode = "customer_first"
+        own = new_test_user(self.env, login="rr_own", groups="sales_team.group_sale_salesman")
+        self.partner.user_id = own
+        self.assertEqual(self._placed_salesperson(), own)
+        contact = self.env["res.partner"].create({"name": "Buyer", "parent_id": self.partner.id})
+        self.assertEqual(self._placed_salesperson(contact), own, "the company's salesperson")
+        self.assertEqual(self._turns_taken(), 0)
+
+    def test_customer_first_falls_back_to_round_robin(self):
+        self.website.order_assignment_mode = "customer_first"
+        archived = new_test_user(self.env, login="rr_gone", groups="sales_team.group_sale_salesman")
+        archived.active = False
+        self.partner.user_id = archived
+        got = {self._placed_salesperson() for _ in range(3)}
+        self.assertEqual(got, set(self.anna | self.bruno | self.carla))
+
+    def test_empty_team_falls_back_to_website_salesperson_then_nobody(self):
+        self.website.order_assignment_mode = "round_robin"
+        self.team.member_ids = [(5,)]
+        self.assertEqual(self._placed_salesperson(), self.fixed)
+        self.website.salesperson_id = False
+        self.assertFalse(self._placed_salesperson())
+
+    def test_checkout_with_empty_team_still_creates_the_order(self):
+        self.website.write({"order_assignment_mode": "round_robin", "salesperson_id": False})
+        self.team.member_ids = [(5,)]
+        with MockRequest(self.env, website=self.website):
+            order = self.website.with_context(website_id=self.website.id).sale_get_order(
+                force_create=True
+            )
+        self.assertTrue(order)
+        self.assertFalse(order.user_id)
+        self.assertEqual(order.team_id, self.team)
+        order.order_line = [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})]
+        order.action_confirm()
+        self.assertEqual(order.state, "sale", "confirmed, with nobody to assign")
+        self.assertFalse(order.user_id)
+
+    # -- fixed mode: stock Flectra -------------------------------------------------
+    def test_fixed_mode_keeps_the_website_salesperson(self):
+        self.assertEqual(self.website.order_assignment_mode, "fixed")
+        cart = self._new_cart()
+        self.assertEqual(cart.user_id, self.fixed, "on the cart, as stock Flectra")
+        self.assertEqual(self._place(cart), self.fixed)
+
+    def test_fixed_mode_values_are_stock_flectras(self):
+        """Fixed mode gives website_sale's values untouched: without a website
+        salesperson, the customer's own salesperson, as stock Flectra."""
+        own = new_test_user(self.env, login="rr_own_fixed", groups="sales_team.group_sale_salesman")
+        self.partner.user_id = own
+        self.website.salesperson_id = False
+        cart = self._new_cart()
+        self.assertEqual(cart.user_id, own)
+        self.assertEqual(cart.team_id, self.team)
+        self.assertFalse(self.website.order_assignment_sequence_id, "no turn counter")
+
+    def test_fixed_mode_leaves_an_unassigned_order_unassigned(self):
+        self.website.salesperson_id = False
+        cart = self._new_cart()
+        self.assertFalse(self._place(cart))
+        cart.action_confirm()
+        self.assertFalse(cart.user_id)
 
     def test_new_web_cart_queues_the_salesperson_notification(self):
-        """The "assigned to you" e-mail of a new cart goes through the mail
-        queue: the customer's add-to-cart never waits for SMTP (issue 13)."""
+        """Fixed mode: the "assigned to you" e-mail of a new cart goes through
+        the mail queue: the customer's add-to-cart never waits for SMTP (issue 13)."""
         self.anna.notification_type = "email"
         # As the shop creates carts: with the mail features the tests turn off.
         orders = self.env["sale.order"].with_context(tracking_disable=False)
@@ -64,66 +278,30 @@ class TestOrderAssignment(OrderHandlingCase):
         )
         self.assertEqual(mails.mapped("state"), ["outgoing"])
 
-    def test_fixed_mode_keeps_the_website_salesperson(self):
-        self.assertEqual(self.website.order_assignment_mode, "fixed")
-        self.assertEqual(self._new_cart_salesperson(), self.fixed)
-        self.assertEqual(self._new_cart_salesperson(), self.fixed)
-
-    def test_round_robin_gives_each_member_a_turn(self):
-        self.website.order_assignment_mode = "round_robin"
-        got = [self._new_cart_salesperson() for _ in range(6)]
-        self.assertEqual(got[:3], got[3:], "the cycle repeats")
-        self.assertEqual(set(u.id for u in got[:3]), set((self.anna | self.bruno | self.carla).ids))
-
-    def test_round_robin_skips_archived_and_removed_members(self):
-        self.website.order_assignment_mode = "round_robin"
-        self.bruno.active = False
-        self.team.member_ids = [(3, self.carla.id)]
-        got = {self._new_cart_salesperson() for _ in range(4)}
-        self.assertEqual(got, {self.anna})
-
-    def test_customer_first_keeps_the_customers_salesperson(self):
-        self.website.order_assignment_mode = "customer_first"
-        own = new_test_user(self.env, login="rr_own", groups="sales_team.group_sale_salesman")
-        self.partner.user_id = own
-        self.assertEqual(self._new_cart_salesperson(), own)
-        contact = self.env["res.partner"].create({"name": "Buyer", "parent_id": self.partner.id})
-        self.assertEqual(self._new_cart_salesperson(contact), own, "the company's salesperson")
-
-    def test_customer_first_falls_back_to_round_robin(self):
-        self.website.order_assignment_mode = "customer_first"
-        archived = new_test_user(self.env, login="rr_gone", groups="sales_team.group_sale_salesman")
-        archived.active = False
-        self.partner.user_id = archived
-        got = {self._new_cart_salesperson() for _ in range(3)}
-        self.assertEqual(got, set(self.anna | self.bruno | self.carla))
-
-    def test_empty_team_falls_back_to_website_salesperson_then_nobody(self):
-        self.website.order_assignment_mode = "round_robin"
-        self.team.member_ids = [(5,)]
-        self.assertEqual(self._new_cart_salesperson(), self.fixed)
-        self.website.salesperson_id = False
-        self.assertFalse(self._new_cart_salesperson())
-
-    def test_checkout_with_empty_team_still_creates_the_order(self):
-        self.website.write({"order_assignment_mode": "round_robin", "salesperson_id": False})
-        self.team.member_ids = [(5,)]
-        with MockRequest(self.env, website=self.website):
-            order = self.website.with_context(website_id=self.website.id).sale_get_order(
-                force_create=True
-            )
-        self.assertTrue(order)
-        self.assertFalse(order.user_id)
-        self.assertEqual(order.team_id, self.team)
-
-    def test_affiliate_link_wins_over_round_robin(self):
-        self.website.order_assignment_mode = "round_robin"
-        with MockRequest(self.env, website=self.website) as request:
-            request.session["affiliate_id"] = self.fixed.id
-            values = self.website._prepare_sale_order_values(
-                self.partner, self.env["product.pricelist"].search([], limit=1)
-            )
-        self.assertEqual(values["user_id"], self.fixed.id)
+    # -- what works with a cart that has no salesperson -------------------------------
+    def test_unassigned_cart_is_in_the_abandoned_carts_and_gets_its_email(self):
+        """A cart waiting with nobody: the Abandoned Carts menu lists it, and
+        the e-mail goes out from the company (the template's fallback)."""
+        self.website.write(
+            {"order_assignment_mode": "round_robin", "send_abandoned_cart_email": True}
+        )
+        now = fields.Datetime.now()
+        self.website.abandoned_cart_email_start = now - timedelta(days=10)
+        cart = self._new_cart()
+        cart.cart_last_activity = now - timedelta(hours=5)
+        self.assertFalse(cart.user_id)
+        self.assertIn(cart, self.env["sale.order"].search([("is_abandoned_cart", "=", True)]))
+        self.env["website.abandoned.cart.mailer"]._send_abandoned_cart_emails(self.website)
+        self.assertEqual(cart.cart_reminder_count, 1)
+        mail = self.env["mail.mail"].search(
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", cart.id),
+                ("is_cart_reminder", "=", True),
+            ]
+        )
+        self.assertEqual(len(mail), 1)
+        self.assertIn(self.website.company_id.email, mail.email_from)
 
 
 @tagged("post_install", "-at_install")
@@ -161,7 +339,8 @@ class TestRoundRobinConcurrency(CommittedCase):
                 }
             )
         )
-        return {"users": users.ids, "team": team.id, "website": website.id}
+        partner = self.track(env["res.partner"].create({"name": "Race Customer"}))
+        return {"users": users.ids, "team": team.id, "website": website.id, "partner": partner.id}
 
     def _remove_committed(self, env):
         # The website's turn counter, which the website made, goes after it.
@@ -169,6 +348,63 @@ class TestRoundRobinConcurrency(CommittedCase):
         removed = super()._remove_committed(env)
         sequence.unlink()
         return removed
+
+    def test_two_transactions_assigning_one_order_assign_it_once(self):
+        """The payment and a salesperson place the same order at the same
+        moment: one transaction assigns it, the other waits, then fails to
+        serialize (a request is retried by Flectra, and then finds it assigned)."""
+        order_id = self.commit(
+            lambda env: (
+                self.track(
+                    env["sale.order"].create(
+                        {
+                            "partner_id": self.ids["partner"],
+                            "website_id": self.ids["website"],
+                            "user_id": False,
+                        }
+                    )
+                ).id
+            )
+        )
+        barrier = threading.Barrier(2, timeout=20)
+
+        def assign(env):
+            order = env["sale.order"].browse(order_id)
+            self.assertFalse(order.user_id)  # both snapshots see no salesperson
+            barrier.wait()
+            # The loser's failed query is logged as an error by Flectra.
+            with mute_logger("flectra.sql_db"):
+                env["website"]._assign_placed_orders(order)
+            return order.user_id.id
+
+        workers = [self.start_worker(assign) for _ in range(2)]
+        for thread, _outcome in workers:
+            thread.join(30)
+        outcomes = [outcome for _thread, outcome in workers]
+        assigned = [o["result"] for o in outcomes if o.get("result")]
+        failed = [o["error"] for o in outcomes if "error" in o]
+        self.assertEqual(len(assigned), 1, outcomes)
+        self.assertEqual(len(failed), 1, outcomes)
+        self.assertIsInstance(failed[0], psycopg2.errors.SerializationFailure)
+
+        def check(env):
+            order = env["sale.order"].browse(order_id)
+            # The retried request: nothing left to assign.
+            env["website"]._assign_placed_orders(order)
+            mails = env["mail.mail"].search(
+                [
+                    ("model", "=", "sale.order"),
+                    ("res_id", "=", order_id),
+                    ("subject", "like", "You have been assigned to"),
+                ]
+            )
+            sequence = env["website"].browse(self.ids["website"]).order_assignment_sequence_id
+            return order.user_id.id, len(mails), sequence.number_next_actual
+
+        user_id, mail_count, next_turn = self.snapshot(check)
+        self.assertEqual(user_id, assigned[0])
+        self.assertEqual(mail_count, 1, "one 'assigned to you' e-mail")
+        self.assertEqual(next_turn, 2, "one turn taken")
 
     def test_two_simultaneous_carts_never_get_the_same_turn(self):
         barrier = threading.Barrier(2, timeout=20)
@@ -197,7 +433,9 @@ class TestRoundRobinConcurrency(CommittedCase):
 
 @tagged("post_install", "-at_install")
 class TestPortalOrderAssignment(OrderHandlingHttpCase):
-    def test_logged_in_customer_cart_follows_the_websites_rule(self):
+    def test_shop_cart_waits_and_the_placed_order_takes_the_turn(self):
+        """Through the shop's routes: the cart has the team and nobody; the
+        wire transfer checkout (Quotation sent) gives it its salesperson."""
         website = self.env["website"].browse(1)
         seller = new_test_user(
             self.env, login="portal_rr_seller", groups="sales_team.group_sale_salesman"
@@ -209,9 +447,24 @@ class TestPortalOrderAssignment(OrderHandlingHttpCase):
         product = self.env["product.product"].create(
             {"name": "Portal Lamp", "list_price": 10.0, "is_published": True}
         )
+        transfer = self.env.ref("payment.payment_acquirer_transfer")
+        transfer.write({"state": "enabled", "website_id": False})
         customer = self._new_portal_customer("rr_portal_customer")
         self.authenticate("rr_portal_customer", "rr_portal_customer")
         self._add_to_cart(product)
         order = self._last_cart(customer.partner_id)
+        self.assertFalse(order.user_id)
+        self.assertEqual(order.team_id, team)
+        self._checkout_with(order, transfer)
+        self.assertEqual(order.state, "sent")
         self.assertEqual(order.user_id, seller)
         self.assertEqual(order.team_id, team)
+        mails = self.env["mail.mail"].search(
+            [
+                ("model", "=", "sale.order"),
+                ("res_id", "=", order.id),
+                ("subject", "like", "You have been assigned to"),
+            ]
+        )
+        self.assertEqual(mails.recipient_ids, seller.partner_id)
+        self.assertEqual(mails.state, "outgoing")

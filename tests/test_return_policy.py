@@ -22,6 +22,53 @@ class TestReturnPolicy(ReturnCase):
         self.assertFalse(entry["refusal"])
         self.assertTrue(order._can_request_return())
 
+    def _assert_button_follows_the_form(self, order, expected):
+        """The order page's button (one query) says what the form's lines say."""
+        order.invalidate_cache()
+        form = any(entry["returnable"] > 0 for entry in order._get_return_lines_info())
+        self.assertEqual(form, expected)
+        self.assertEqual(order._can_request_return(), expected)
+
+    def test_return_button_follows_the_return_form_rule(self):
+        order = self._create_web_order(lines=[(self.product, 3), (self.service, 1)])
+        order.action_confirm()
+        self._assert_button_follows_the_form(order, False)  # nothing delivered
+        self._deliver(order, {self.product: 1})
+        self._assert_button_follows_the_form(order, True)  # one of three, backorder open
+        self._deliver(order)
+        first = self._submit(order, {self.product: 2})
+        self._assert_button_follows_the_form(order, True)  # one left to ask for
+        second = self._submit(order, {self.product: 1})
+        self._assert_button_follows_the_form(order, False)  # all requested
+        second.action_cancel()
+        self._assert_button_follows_the_form(order, True)
+        first.action_approve()
+        self._receive(first)
+        self._assert_button_follows_the_form(order, True)  # two came back, one left
+        self.product.return_policy = "not_returnable"
+        self._assert_button_follows_the_form(order, False)
+        self.product.return_policy = "category"
+        self.product.categ_id.return_policy = "not_returnable"
+        self._assert_button_follows_the_form(order, False)
+        self.product.categ_id.return_policy = "returnable"
+        order.picking_ids.move_lines.write({"date": fields.Datetime.now() - timedelta(days=31)})
+        self._assert_button_follows_the_form(order, False)  # out of the window
+        self.website.return_window_days = 0
+        self._assert_button_follows_the_form(order, True)
+
+    def test_return_button_costs_one_query(self):
+        """Moves, locations, categories, requests and the refund ledger: one query."""
+        order = self._delivered_order()
+        self.env["base"].flush()
+        self.env.cache.invalidate()
+        # What the order page reads anyway: the order, its website, its lines, their units.
+        order.read(["state", "website_id", "order_line"])
+        order.website_id.read(["allow_online_returns", "return_window_days"])
+        order.order_line.read(["display_type", "product_uom"])
+        order.order_line.product_uom.read()
+        with self.assertQueryCount(1):
+            self.assertTrue(order._can_request_return())
+
     def test_website_without_online_returns_refuses_them(self):
         order = self._delivered_order()
         self.website.allow_online_returns = False
