@@ -434,30 +434,49 @@ class PaymentTransaction(models.Model):
             ),
         )
 
-    def _seal_origin(self):
+    def _seal_origin(self, as_they_stand=False):
         """Seal what trusted code created these payments with, when a payment
-        asks no more than its orders cost (Flectra's public payment route
-        creates, in sudo, a payment of any amount for any order)."""
+        matches its orders (Flectra's public payment route creates, in sudo, a
+        payment of any amount, for any customer, for any order).
+        ``as_they_stand``: the install and the upgrade seal the payments made
+        before, whatever their orders became since."""
         for tx in self.sudo().filtered(lambda t: not t.is_refund):
-            if not tx._asks_what_its_orders_cost():
-                _logger.warning(
-                    "Payment %s asks more than its orders cost: refunds will refuse it",
+            if not as_they_stand and not tx._matches_its_orders():
+                _logger.info(
+                    "Payment %s does not match its orders (amount, currency or customer): "
+                    "refunds leave it out",
                     tx.reference,
                 )
                 continue
             as_payment_processing(tx).write({"origin_seal": tx._get_origin_seal()})
 
-    def _asks_what_its_orders_cost(self):
-        """No more than the total of its orders, in their currency (a payment
-        of no order, an invoice's, is not the shop's to judge)."""
+    def _matches_its_orders(self):
+        """Of its orders' customer, in their currency, and asking no more than
+        they cost (a payment of no order, an invoice's, is not the shop's to
+        judge)."""
         self.ensure_one()
         orders = self.sale_order_ids
         if not orders:
             return True
         if orders.currency_id != self.currency_id:
             return False
+        if orders.partner_id.commercial_partner_id != self.partner_id.commercial_partner_id:
+            return False
         total = sum(orders.mapped("amount_total"))
         return self.currency_id.compare_amounts(self.amount, total) <= 0
+
+    def _is_refund_source(self):
+        """A captured payment refunds may use: captured as trusted code created
+        it (sealed), or at least created so (its seal is then checked, and a
+        payment changed since is refused loudly). A payment a user created by
+        hand, or one that does not match its orders, is left out."""
+        self.ensure_one()
+        tx = self.sudo()
+        return (
+            tx.state == "done"
+            and not tx.is_refund
+            and bool(tx.capture_seal or tx._has_trusted_origin())
+        )
 
     def _has_trusted_origin(self):
         self.ensure_one()
@@ -484,7 +503,7 @@ class PaymentTransaction(models.Model):
         install, the upgrade to 2.0.1.3.0): taken as they stand. Returns how many."""
         unsealed = self.sudo().search([("is_refund", "=", False), ("origin_seal", "=", False)])
         for batch in split_every(1000, unsealed.ids, self.sudo().browse):
-            batch._seal_origin()
+            batch._seal_origin(as_they_stand=True)
             batch.flush()
             batch.invalidate_cache()
         captured = self.sudo().search(
@@ -541,12 +560,10 @@ class PaymentTransaction(models.Model):
         every captured payment that shares an order with these, so that the
         shares of one payment and of one order always add up.
         """
-        payments = self.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
+        payments = self.filtered(lambda tx: tx._is_refund_source())
         orders = payments.sale_order_ids
         while True:
-            linked = orders.transaction_ids.filtered(
-                lambda tx: tx.state == "done" and not tx.is_refund
-            )
+            linked = orders.transaction_ids.filtered(lambda tx: tx._is_refund_source())
             if linked <= payments:
                 break
             payments |= linked

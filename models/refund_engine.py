@@ -308,6 +308,20 @@ class RefundEngine(models.AbstractModel):
             raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
         payments = order._get_online_payments()
         if not payments:
+            left_out = order.sudo().transaction_ids.filtered(
+                lambda tx: tx.state == "done" and not tx.is_refund
+            )
+            if left_out:
+                raise UserError(
+                    _(
+                        "%(order)s was paid only by payments the shop did not create as they "
+                        "are (%(refs)s: made by hand, or not matching the order's amount or "
+                        "customer). Check them against the acquirer's records and refund the "
+                        "customer there.",
+                        order=order.name,
+                        refs=", ".join(left_out.mapped("reference")),
+                    )
+                )
             raise UserError(_("%s was not paid online: there is no payment to refund.", order.name))
         # Every payment counts in the order's shares, the ones not refunded too.
         payments._check_capture_seal()

@@ -576,13 +576,10 @@ class SaleOrder(models.Model):
         )
 
     def _get_online_payments(self):
-        """Captured online payments of the order (refunds excluded), oldest first."""
+        """Captured online payments of the order that refunds may use (refunds
+        and payments the shop did not create as they are left out), oldest first."""
         self.ensure_one()
-        return (
-            self.sudo()
-            .transaction_ids.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
-            .sorted("id")
-        )
+        return self.sudo().transaction_ids.filtered(lambda tx: tx._is_refund_source()).sorted("id")
 
     def _get_posted_invoices(self):
         return self.invoice_ids.filtered(

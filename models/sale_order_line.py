@@ -147,7 +147,12 @@ class SaleOrderLine(models.Model):
          LEFT JOIN (SELECT ledger.sale_line_id, SUM(ledger.quantity) AS qty
                       FROM sale_order_refund_line ledger
                       JOIN payment_transaction refund ON refund.id = ledger.refund_id
-                     WHERE ledger.sale_line_id IN %(lines)s AND refund.state IN %(holding)s
+                     WHERE ledger.sale_line_id IN %(lines)s
+                       AND (refund.state IN %(holding)s
+                            -- a split refund's lines hold while any part does
+                            OR EXISTS (SELECT 1 FROM payment_transaction part
+                                        WHERE part.refund_first_id = refund.id
+                                          AND part.state IN %(holding)s))
                   GROUP BY ledger.sale_line_id) refunded ON refunded.sale_line_id = line.id
          LEFT JOIN stock_move move
                 ON move.sale_line_id = line.id

@@ -394,6 +394,18 @@ class SaleReturnRequest(models.Model):
         """
         self.ensure_one()
         order = self.order_id
+        # What the refund doors reserve is read under their lock.
+        payments = order._get_online_payments()
+        self.env["sale.order.refund.engine"]._lock_payments(payments)
+        if payments and order.currency_id.is_zero(order._get_online_refundable_amount(payments)):
+            raise UserError(
+                _(
+                    "Nothing of %(name)s is left to refund: the payments of %(order)s were "
+                    "refunded since it was asked. Reject or cancel the request.",
+                    name=self.name,
+                    order=order.name,
+                )
+            )
         left_to_refund = self.env["sale.order.refund.line"]._get_left_quantities(order)
         others = self.search(
             [
@@ -404,7 +416,11 @@ class SaleReturnRequest(models.Model):
         )
         claimed = {}
         for line in others.line_ids:
-            qty = max(line.quantity - line.quantity_refunded, 0.0)
+            # A received request refunds what came back; an approved one, what is coming.
+            expected = line.quantity
+            if line.request_id.state == "received":
+                expected = min(line.quantity, line.quantity_received)
+            qty = max(expected - line.quantity_refunded, 0.0)
             claimed[line.sale_line_id] = claimed.get(line.sale_line_id, 0.0) + qty
         changes, new_quantities = [], {}
         for sale_line in self.line_ids.sale_line_id:

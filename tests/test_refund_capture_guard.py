@@ -13,6 +13,7 @@ from .refund_common import RefundCase
 
 CHANGED = "changed outside the payment processing"
 NOT_CREATED = "the shop did not create this payment as it is"
+LEFT_OUT = "was paid only by payments the shop did not create as they are"
 
 
 def _post_migrate_2_0_1_3_0():
@@ -115,7 +116,7 @@ class TestCapturedPaymentGuard(RefundCase):
         self.assertFalse(tx.sudo().capture_seal)
         with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + NOT_CREATED):
             tx.with_user(self.refunder).action_refund()
-        with self.assertRaisesRegex(UserError, re.escape(tx.reference) + ".*" + NOT_CREATED):
+        with self.assertRaisesRegex(UserError, LEFT_OUT + ".*" + re.escape(tx.reference)):
             order.with_user(self.refunder).action_refund()
 
     def test_a_forged_draft_of_another_amount_is_never_refunded(self):
@@ -137,16 +138,15 @@ class TestCapturedPaymentGuard(RefundCase):
         forged.sudo()._set_transaction_pending()
         forged.sudo()._set_transaction_done()
         self.assertEqual(forged.state, "done")
+        # Left out: the order refunds what its real payment took, once.
+        self.assertEqual(order.online_refundable_amount, 50.0)
+        order.with_user(self.refunder).action_refund()
+        self.assertEqual(real.refunded_amount, 50.0)
+        self.assertFalse(forged.refund_transaction_ids)
         with self.assertRaisesRegex(UserError, re.escape(forged.reference) + ".*" + NOT_CREATED):
-            order.with_user(self.refunder).action_refund()
-        self.assertFalse(
-            self.env["payment.transaction"].search(
-                [("is_refund", "=", True), ("refund_sale_order_id", "=", order.id)]
-            )
-        )
-        self.assertEqual(real.refunded_amount, 0.0)
+            forged.with_user(self.refunder).action_refund()
 
-    def _public_route_payment(self, order, amount):
+    def _public_route_payment(self, order, amount, partner=None):
         """What Flectra's public /website_payment/transaction/v2/<amount>/... does
         for anyone: a wire transfer of any amount for any order, created in
         sudo, told pending by the transfer feedback, done once the order is
@@ -159,7 +159,7 @@ class TestCapturedPaymentGuard(RefundCase):
                     "acquirer_id": self.acquirer_transfer.id,
                     "amount": amount,
                     "currency_id": order.currency_id.id,
-                    "partner_id": order.partner_id.id,
+                    "partner_id": (partner or order.partner_id).id,
                     "sale_order_ids": [(6, 0, order.ids)],
                 }
             )
@@ -175,9 +175,24 @@ class TestCapturedPaymentGuard(RefundCase):
         self.assertFalse(bogus.sudo().origin_seal)
         self.assertFalse(bogus.sudo().capture_seal)
         self.assertEqual(order.online_refundable_amount, 50.0)
+        # It blocks nothing: the order refunds its real payment, once.
+        order.with_user(self.refunder).action_refund()
+        self.assertEqual(real.refunded_amount, 50.0)
+        self.assertFalse(bogus.refund_transaction_ids)
         with self.assertRaisesRegex(UserError, re.escape(bogus.reference) + ".*" + NOT_CREATED):
+            bogus.with_user(self.refunder).action_refund()
+
+    def test_a_public_route_payment_for_another_customer_is_never_trusted(self):
+        """An order paid some other way (on invoice): a visitor creates a wire
+        transfer of its exact total for themselves; a salesman locks the order."""
+        order = self._create_web_order()
+        order.action_confirm()
+        visitor = self.env["res.partner"].create({"name": "Visitor", "email": "v@example.com"})
+        bogus = self._public_route_payment(order, order.amount_total, partner=visitor)
+        self.assertFalse(bogus.sudo().origin_seal)
+        with self.assertRaisesRegex(UserError, LEFT_OUT + ".*" + re.escape(bogus.reference)):
             order.with_user(self.refunder).action_refund()
-        self.assertFalse((real | bogus).refund_transaction_ids)
+        self.assertFalse(bogus.refund_transaction_ids)
 
     def test_an_order_never_gets_back_more_than_it_cost(self):
         """A second payment of the order's price, from the public route: the

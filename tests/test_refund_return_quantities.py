@@ -75,12 +75,23 @@ class TestRefundReturnQuantities(ReturnMixin, RefundCase):
         self._deliver(order)
         request = self._submit(order, {self.product: 2})
         self._refund_with_return_to_stock(order, 2)
-        with self.assertRaisesRegex(UserError, "Nothing of %s is left to return" % request.name):
+        with self.assertRaisesRegex(UserError, "Nothing of %s is left to" % request.name):
             request.action_approve()
         self.assertEqual(request.state, "requested")
         self.assertEqual(request.line_ids.quantity, 2.0, "what the customer asked is kept")
         self.assertFalse(request.picking_ids)
         self.assertEqual(tx.refunded_amount, 100.0)
+
+    def test_a_waiting_request_of_an_order_refunded_in_full_says_why_not(self):
+        order, tx = self._paid_order(lines=[(self.product, 2)])
+        self._deliver(order)
+        request = self._submit(order, {self.product: 1})
+        # The money went back as an amount: no product is marked refunded.
+        self._engine_refund(order.with_user(self.refunder), amount=100.0, reason="Goodwill")
+        with self.assertRaisesRegex(UserError, "Nothing of %s is left to refund" % request.name):
+            request.action_approve()
+        self.assertEqual(request.state, "requested")
+        self.assertFalse(request.picking_ids, "no transfer for a refund that cannot come")
 
     def test_a_coupon_discount_is_shared_out_over_the_returned_lines(self):
         if "coupon.program" not in self.env:
