@@ -527,8 +527,8 @@ class PaymentTransaction(models.Model):
                 raise UserError(
                     _(
                         "%s cannot be refunded here: the shop did not create this payment as it "
-                        "is (it was created by hand, or asks more than its orders cost). Check "
-                        "it against the acquirer's records and refund the customer there.",
+                        "is (made by hand, or not matching its orders' amount or customer). "
+                        "Check it against the acquirer's records and refund the customer there.",
                         tx.reference,
                     )
                 )

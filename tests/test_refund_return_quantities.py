@@ -83,7 +83,7 @@ class TestRefundReturnQuantities(ReturnMixin, RefundCase):
         self.assertEqual(tx.refunded_amount, 100.0)
 
     def test_a_waiting_request_of_an_order_refunded_in_full_says_why_not(self):
-        order, tx = self._paid_order(lines=[(self.product, 2)])
+        order, _tx = self._paid_order(lines=[(self.product, 2)])
         self._deliver(order)
         request = self._submit(order, {self.product: 1})
         # The money went back as an amount: no product is marked refunded.
