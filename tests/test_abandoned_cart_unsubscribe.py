@@ -101,17 +101,23 @@ class TestCartOptOutByAddress(AbandonedCartCase):
             {"name": "Taken Off", "email": "taken.off@example.com"}
         )
         self.env["mail.blacklist"]._remove(archived.email)
+        several = self.env["res.partner"].create(
+            {"name": "Two Addresses", "email": "First.One@example.com, second.one@example.com"}
+        )
         self.env["base"].flush()
+        self.assertFalse(several.email_normalized)
         cr = self.env.cr
         cr.execute("ALTER TABLE res_partner ADD COLUMN cart_reminder_opt_out BOOLEAN")
         cr.execute(
             "UPDATE res_partner SET cart_reminder_opt_out = TRUE WHERE id IN %s",
-            ((flagged.id, archived.id),),
+            ((flagged.id, archived.id, several.id),),
         )
         script.migrate(cr, "2.0.1.2.0")
         self.env["mail.blacklist"].invalidate_cache()
         self.assertTrue(self._blacklisted("old.optout@example.com"))
         self.assertTrue(self._blacklisted("taken.off@example.com"))
+        self.assertTrue(self._blacklisted("first.one@example.com"))
+        self.assertTrue(self._blacklisted("second.one@example.com"))
         cart = self._abandoned_cart(
             partner=self.env["res.partner"].create(
                 {"name": "Old Opt-out as a guest", "email": "old.optout@example.com"}
