@@ -836,7 +836,7 @@ class PaymentTransaction(models.Model):
             )
 
     def _set_refund_state(self, state, message=""):
-        """Record the acquirer's answer; ``_refund_follow_up`` does what it implies.
+        """Record the acquirer's answer; the engine's ``_follow_up`` does what it implies.
 
         Flectra's ``_set_transaction_*`` are not used: the sale module hooks
         them to confirm and invoice orders, which a refund must never do.

@@ -254,11 +254,7 @@ class SaleReturnRequest(models.Model):
                 )
             )
             return []
-        others = (
-            self.order_id.refund_ledger_ids._filter_holding()
-            .filtered(lambda ledger: ledger.sale_line_id in self.line_ids.sale_line_id)
-            .refund_id
-        )
+        others = self._get_refunds_of_its_lines()
         raise UserError(
             _(
                 "Nothing of %(name)s is left to refund: the order's refunds %(refs)s already "
@@ -267,6 +263,15 @@ class SaleReturnRequest(models.Model):
                 name=self.name,
                 refs=", ".join(others.mapped("reference")) or "-",
             )
+        )
+
+    def _get_refunds_of_its_lines(self):
+        """The order's refunds that hold products of this request's lines."""
+        self.ensure_one()
+        return (
+            self.order_id.refund_ledger_ids._filter_holding()
+            .filtered(lambda entry: entry.sale_line_id in self.line_ids.sale_line_id)
+            .refund_id
         )
 
     def _on_refund_accepted(self):
@@ -443,11 +448,7 @@ class SaleReturnRequest(models.Model):
                 )
         if not changes:
             return
-        refunds = (
-            order.refund_ledger_ids._filter_holding()
-            .filtered(lambda entry: entry.sale_line_id in self.line_ids.sale_line_id)
-            .refund_id
-        )
+        refunds = self._get_refunds_of_its_lines()
         summary = "; ".join(
             _(
                 "%(product)s: %(asked)s asked, %(left)s left",
