@@ -138,8 +138,15 @@ class TestCapturedPaymentGuard(RefundCase):
         forged.sudo()._set_transaction_pending()
         forged.sudo()._set_transaction_done()
         self.assertEqual(forged.state, "done")
-        # Left out: the order refunds what its real payment took, once.
+        # Left out: the order refunds what its real payment took, once, and
+        # the Refund window names the payment left out.
         self.assertEqual(order.online_refundable_amount, 50.0)
+        wizard = (
+            self.env["sale.order.refund.wizard"]
+            .with_user(self.refunder)
+            .create({"order_id": order.id, "reason": "Check"})
+        )
+        self.assertIn("Left out: %s" % forged.reference, wizard.capability_note)
         order.with_user(self.refunder).action_refund()
         self.assertEqual(real.refunded_amount, 50.0)
         self.assertFalse(forged.refund_transaction_ids)

@@ -150,6 +150,18 @@ class SaleOrderRefundWizard(models.TransientModel):
                         acquirers.filtered(lambda a: a.support_refund == "full_only").mapped("name")
                     ),
                 )
+            left_out = (
+                order.transaction_ids.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
+                - order._get_online_payments()
+            )
+            if left_out:
+                note = _(
+                    "Left out: %s, which the shop did not create as they are (made by hand, "
+                    "or not matching the order's amount or customer): refund those from the "
+                    "acquirer's dashboard if the money was really received.",
+                    ", ".join(left_out.mapped("reference")),
+                )
+                wizard.capability_note = " ".join(filter(None, [wizard.capability_note, note]))
             wizard.can_restock = any(
                 line.product_id.type == "product" and line.qty_delivered > 0
                 for line in order.order_line
