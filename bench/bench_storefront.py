@@ -12,12 +12,20 @@ installed with its features on (round robin, abandoned-cart e-mails, online
 returns). Both are served on loopback with the same options (threaded server,
 no cron). The customer's path is timed on each, interleaved (A B, B A, ...):
 
-    shop page, product page, add to cart (/shop/cart/update_json), cart page,
+    shop page, product page, add to cart (/shop/cart/update_json) twice: the
+    first add creates the cart, the later one adds another product to it; cart page,
     checkout address, confirm order, payment page, wire transfer (transaction,
     transfer feedback, validate, confirmation page), /my/orders/<id> of the
     order just placed and of a delivered 3-line order.
 
-once with 1 client, then with 4 concurrent clients per database. SQL queries
+once with 1 client (--runs paths per database, 48 by default), then with 4
+concurrent clients per database (--rounds rounds, 12 by default). Each step's
+row gives both sides' median and p95, the median ratio (add-on / stock) with
+a 95% percentile bootstrap interval (each side's times resampled with
+replacement, BOOTSTRAP resamples, fixed seed), and the SQL query count of
+every request of the step on each side (one number when all are equal,
+else min-max). The machine's load average is printed before, between and
+after the two runs. SQL queries
 per request are counted server-side: Flectra's request log line (werkzeug,
 log level info) ends with the query count of the request's thread; each timed
 request carries a ``_b`` tag in its query string to find its line.
@@ -26,6 +34,7 @@ request carries a ``_b`` tag in its query string to find its line.
 import argparse
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -41,10 +50,13 @@ import flectra_env as fe  # noqa: E402
 STOCK_DB = os.environ.get("WSOH_BENCH_STOCK_DB", "wsoh_bench_stock")
 ADDON_DB = os.environ.get("WSOH_BENCH_ADDON_DB", "wsoh_bench_addon")
 CLIENTS = 4
+BOOTSTRAP = 10000  # resamples of the median ratio's interval
+BOOTSTRAP_SEED = 20
 STEPS = [
     ("shop", "GET /shop"),
     ("product", "GET /shop/<product slug>"),
-    ("add", "POST /shop/cart/update_json"),
+    ("add_first", "POST /shop/cart/update_json (new cart)"),
+    ("add_later", "POST /shop/cart/update_json (existing cart)"),
     ("cart", "GET /shop/cart"),
     ("checkout", "GET /shop/checkout"),
     ("confirm", "GET /shop/confirm_order (303)"),
@@ -279,7 +291,14 @@ class Customer:
         product_id, template_id = self.info["products"][index]
         self.call("shop", "GET", "/shop", record)
         self.call("product", "GET", "/shop/bench-lamp-%s-%s" % (index, template_id), record)
-        self.json("add", "/shop/cart/update_json", {"product_id": product_id, "add_qty": 1}, record)
+        self.json(
+            "add_first", "/shop/cart/update_json", {"product_id": product_id, "add_qty": 1}, record
+        )
+        # A later add, to the cart the first one created: another product.
+        other_id, _other_template = self.info["products"][(index + 1) % len(self.info["products"])]
+        self.json(
+            "add_later", "/shop/cart/update_json", {"product_id": other_id, "add_qty": 1}, record
+        )
         cart = self.call("cart", "GET", "/shop/cart", record).text
         order_id = int(re.search(r'my_cart_quantity[^>]*data-order-id="(\d+)"', cart).group(1))
         self.call("checkout", "GET", "/shop/checkout", record)
@@ -327,26 +346,57 @@ def p95(values):
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
+def bootstrap_ratio(stock, addon, resamples=BOOTSTRAP, seed=BOOTSTRAP_SEED):
+    """95% percentile bootstrap interval of median(addon) / median(stock).
+
+    Each side's samples are drawn again with replacement, independently; the
+    interval is the 2.5th and 97.5th percentiles of the resampled ratios.
+    """
+    rng = random.Random(seed)
+    ratios = []
+    for _n in range(resamples):
+        a = [addon[rng.randrange(len(addon))] for _i in addon]
+        s = [stock[rng.randrange(len(stock))] for _i in stock]
+        ratios.append(statistics.median(a) / statistics.median(s))
+    ratios.sort()
+    low = ratios[int(0.025 * (resamples - 1))]
+    high = ratios[int(round(0.975 * (resamples - 1)))]
+    return low, high
+
+
+def exact_count(values):
+    """The step's query counts: one number if all are equal, else min-max."""
+    if not values:
+        return "?"
+    low, high = min(values), max(values)
+    return "%d" % low if low == high else "%d-%d" % (low, high)
+
+
+def load_average(when):
+    print("load average %s: %.2f %.2f %.2f" % ((when,) + os.getloadavg()), flush=True)
+
+
 def report(title, records, servers):
     counts = {name: server.query_counts() for name, server in servers.items()}
     print("\n%s" % title)
     print(
-        "%-42s %17s %17s %6s %13s"
-        % ("", "stock med / p95", "add-on med / p95", "ratio", "SQL st/add-on")
+        "%-44s %17s %17s %6s %15s %13s"
+        % ("", "stock med / p95", "add-on med / p95", "ratio", "95% interval", "SQL st/add-on")
     )
-    worst = (0.0, None)
     for step, label in STEPS:
-        row, queries = {}, {}
+        row, times, queries = {}, {}, {}
         for name in ("stock", "addon"):
-            times = [elapsed * 1000 for s, _tag, elapsed in records[name] if s == step]
+            times[name] = [elapsed * 1000 for s, _tag, elapsed in records[name] if s == step]
             tags = [tag for s, tag, _elapsed in records[name] if s == step]
             q = [counts[name][tag] for tag in tags if tag in counts[name]]
-            row[name] = (statistics.median(times), p95(times), len(times))
-            queries[name] = statistics.median(q) if q else float("nan")
+            if len(q) != len(tags):
+                q = []  # a request without its log line: say so, never guess
+            row[name] = (statistics.median(times[name]), p95(times[name]))
+            queries[name] = exact_count(q)
         ratio = row["addon"][0] / row["stock"][0]
-        worst = max(worst, (ratio, label))
+        low, high = bootstrap_ratio(times["stock"], times["addon"])
         print(
-            "%-42s %7.1f / %7.1f %7.1f / %7.1f %5.2fx %6.0f / %-6.0f"
+            "%-44s %7.1f / %7.1f %7.1f / %7.1f %5.2fx  [%5.2f, %5.2f] %6s / %-6s"
             % (
                 label,
                 row["stock"][0],
@@ -354,20 +404,23 @@ def report(title, records, servers):
                 row["addon"][0],
                 row["addon"][1],
                 ratio,
+                low,
+                high,
                 queries["stock"],
                 queries["addon"],
             )
         )
     total = {name: sum(elapsed for _s, _t, elapsed in records[name]) for name in records}
     print(
-        "%-42s %17.0f %17.0f %5.2fx   (ms, whole path, %d paths each)"
+        "%-44s %17.0f %17.0f %5.2fx   (ms, whole path, %d paths each)"
         % (
             "sum of all requests",
             total["stock"] * 1000,
             total["addon"] * 1000,
             total["addon"] / total["stock"],
             len(records["stock"]) // len(STEPS),
-        )
+        ),
+        flush=True,
     )
 
 
@@ -375,9 +428,12 @@ def main():
     import requests
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=16, help="paths per database, 1 client")
+    parser.add_argument("--runs", type=int, default=48, help="paths per database, 1 client")
     parser.add_argument(
-        "--rounds", type=int, default=6, help="rounds of %d concurrent paths per database" % CLIENTS
+        "--rounds",
+        type=int,
+        default=12,
+        help="rounds of %d concurrent paths per database" % CLIENTS,
     )
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
@@ -412,12 +468,14 @@ def main():
             "times in ms" % (STOCK_DB, ADDON_DB, fe.MODULE),
             flush=True,
         )
+        load_average("before the 1-client run")
         records = {"stock": [], "addon": []}
         for run in range(args.runs):
             order = ("stock", "addon") if run % 2 == 0 else ("addon", "stock")
             for name in order:
                 run_round(customers[name][:1], run, records[name])
         report("1 client, %d paths per database, interleaved" % args.runs, records, servers)
+        load_average("after the 1-client run")
         records = {"stock": [], "addon": []}
         for run in range(args.rounds):
             order = ("stock", "addon") if run % 2 == 0 else ("addon", "stock")
@@ -428,6 +486,7 @@ def main():
             records,
             servers,
         )
+        load_average("after the 4-client run")
     finally:
         for server in servers.values():
             server.stop()

@@ -48,9 +48,24 @@ class SaleReturnRequest(models.Model):
     commercial_partner_id = fields.Many2one(
         related="partner_id.commercial_partner_id", store=True, index=True
     )
-    company_id = fields.Many2one(related="order_id.company_id", store=True, index=True)
-    website_id = fields.Many2one(related="order_id.website_id", store=True)
-    currency_id = fields.Many2one(related="order_id.currency_id")
+    # The order's company, website and currency, computed from the order the
+    # request belongs to (set once, at creation) and not related to the
+    # order's own fields: a related field, stored or not, makes the ORM look
+    # the order's requests up on every write of those fields of any order
+    # (the cart's pricelist at checkout, for instance). Stored where a record
+    # rule (company_id) or the Returns Analysis (both) reads them; computed in
+    # sudo, as related fields are (a salesperson may see a request of another
+    # salesperson's order).
+    company_id = fields.Many2one(
+        "res.company", compute="_compute_order_values", store=True, index=True
+    )
+    website_id = fields.Many2one(
+        "website",
+        compute="_compute_order_values",
+        store=True,
+        help="Website through which this order was placed.",
+    )
+    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id", compute_sudo=True)
     user_id = fields.Many2one(
         "res.users",
         string="Responsible",
@@ -121,6 +136,17 @@ class SaleReturnRequest(models.Model):
         for request in self:
             request.access_url = "/my/returns/%s" % request.id
         return res
+
+    @api.depends("order_id")
+    def _compute_order_values(self):
+        for request in self:
+            request.company_id = request.order_id.company_id
+            request.website_id = request.order_id.website_id
+
+    @api.depends("order_id")
+    def _compute_currency_id(self):
+        for request in self:
+            request.currency_id = request.order_id.currency_id
 
     @api.depends("line_ids.reason_id")
     def _compute_reason_ids(self):
@@ -734,8 +760,15 @@ class SaleReturnRequestLine(models.Model):
     sale_line_id = fields.Many2one(
         "sale.order.line", string="Order Line", required=True, ondelete="restrict", index=True
     )
-    product_id = fields.Many2one(related="sale_line_id.product_id", store=True)
-    product_uom = fields.Many2one(related="sale_line_id.product_uom", string="Unit")
+    # The order line's product and unit, computed from the line (set once, at
+    # creation), not related to the order line's fields: a related field,
+    # stored or not, makes the ORM look the return lines up twice on every
+    # write of an order line's product or unit, each add to cart included.
+    # product_id is stored for the Returns Analysis and the searches.
+    product_id = fields.Many2one("product.product", compute="_compute_product_id", store=True)
+    product_uom = fields.Many2one(
+        "uom.uom", string="Unit", compute="_compute_product_uom", compute_sudo=True
+    )
     company_id = fields.Many2one(related="request_id.company_id", store=True)
     currency_id = fields.Many2one(related="request_id.currency_id")
     quantity = fields.Float(string="Requested", digits="Product Unit of Measure", required=True)
@@ -763,6 +796,16 @@ class SaleReturnRequestLine(models.Model):
     _sql_constraints = [
         ("quantity_positive", "CHECK(quantity > 0)", "A returned quantity must be positive."),
     ]
+
+    @api.depends("sale_line_id")
+    def _compute_product_id(self):
+        for line in self:
+            line.product_id = line.sale_line_id.product_id
+
+    @api.depends("sale_line_id")
+    def _compute_product_uom(self):
+        for line in self:
+            line.product_uom = line.sale_line_id.product_uom
 
     @api.depends(
         "request_id.picking_ids.move_lines.state",

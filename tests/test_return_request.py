@@ -1,8 +1,9 @@
 """Return requests: creation rules, the backend workflow and its emails."""
 
 from datetime import timedelta
+from unittest.mock import patch
 
-from flectra import fields
+from flectra import fields, sql_db
 from flectra.exceptions import AccessError, UserError, ValidationError
 from flectra.tests import Form, new_test_user, tagged
 
@@ -22,6 +23,42 @@ class TestReturnRequestCreation(ReturnCase):
         self.assertEqual(request.line_ids.quantity, 2)
         self.assertEqual(request.phone, "+32 470 12 34 56")
         self.assertEqual(order.return_request_count, 1)
+
+    def test_order_writes_look_no_request_up(self):
+        """A request takes its order's company, website and currency, and its
+        lines their order line's product and unit, when it is created; so
+        writing an order or its lines (each add to cart, the pricelist at
+        checkout) never looks return requests up (issue 20)."""
+        order = self._delivered_order()
+        request = self._submit(order, {self.product: 2})
+        sale_line = order.order_line.filtered(lambda ln: ln.product_id == self.product)
+        self.assertEqual(request.company_id, order.company_id)
+        self.assertEqual(request.website_id, order.website_id)
+        self.assertEqual(request.currency_id, order.currency_id)
+        self.assertEqual(request.line_ids.product_id, self.product)
+        self.assertEqual(request.line_ids.product_uom, sale_line.product_uom)
+        self.assertEqual(request.line_ids.company_id, order.company_id)
+        cart = self._create_web_order()
+        self.env["base"].flush()
+        queries = []
+        execute = sql_db.Cursor.execute
+
+        def logged(cursor, query, params=None, log_exceptions=None):
+            queries.append(str(query))
+            return execute(cursor, query, params, log_exceptions)
+
+        with patch.object(sql_db.Cursor, "execute", logged):
+            cart.order_line.write(
+                {
+                    "product_id": self.product.id,
+                    "product_uom": self.product.uom_id.id,
+                    "product_uom_qty": 3,
+                }
+            )
+            cart.write({"pricelist_id": cart.pricelist_id.id})
+            self.env["base"].flush()
+        self.assertTrue(queries)
+        self.assertFalse([q for q in queries if "sale_return_request" in q])
 
     def test_backend_create_is_refused(self):
         order = self._delivered_order()
