@@ -308,9 +308,7 @@ class RefundEngine(models.AbstractModel):
             raise UserError(_("%s is cancelled: there is nothing to refund.", order.name))
         payments = order._get_online_payments()
         if not payments:
-            left_out = order.sudo().transaction_ids.filtered(
-                lambda tx: tx.state == "done" and not tx.is_refund
-            )
+            left_out = order._get_payments_left_out()
             if left_out:
                 raise UserError(
                     _(
@@ -918,8 +916,8 @@ class RefundEngine(models.AbstractModel):
                 }
         as_refund_engine(refund).write({"state": "cancel", "date": fields.Datetime.now()})
         # A credit note shared by the refunds of a split stays while another holds.
-        split = (refund.refund_first_id | refund.refund_first_id.refund_split_ids) - refund
-        split |= refund.refund_split_ids
+        first = refund.refund_first_id or refund
+        split = (first | first.refund_split_ids) - refund
         holding = split.filtered(lambda r: r.state in REFUND_RESERVING_STATES)
         (refund.refund_move_ids - holding.refund_move_ids).filtered(
             lambda m: m.state == "draft"

@@ -581,6 +581,15 @@ class SaleOrder(models.Model):
         self.ensure_one()
         return self.sudo().transaction_ids.filtered(lambda tx: tx._is_refund_source()).sorted("id")
 
+    def _get_payments_left_out(self):
+        """Captured payments of the order that refunds leave out: the shop did
+        not create them as they are (see payment.transaction._is_refund_source)."""
+        self.ensure_one()
+        captured = self.sudo().transaction_ids.filtered(
+            lambda tx: tx.state == "done" and not tx.is_refund
+        )
+        return captured - self._get_online_payments()
+
     def _get_posted_invoices(self):
         return self.invoice_ids.filtered(
             lambda move: move.move_type == "out_invoice" and move.state == "posted"

@@ -150,10 +150,7 @@ class SaleOrderRefundWizard(models.TransientModel):
                         acquirers.filtered(lambda a: a.support_refund == "full_only").mapped("name")
                     ),
                 )
-            left_out = (
-                order.transaction_ids.filtered(lambda tx: tx.state == "done" and not tx.is_refund)
-                - order._get_online_payments()
-            )
+            left_out = order._get_payments_left_out()
             if left_out:
                 note = _(
                     "Left out: %s, which the shop did not create as they are (made by hand, "
