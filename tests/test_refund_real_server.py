@@ -165,6 +165,26 @@ class TestRefundDoorsOnARealServer(PaidOrderOnARealServer):
         self.assertEqual(state["refunds"], [("done", 87.0)])
         self.assertEqual(state["ledger"], [("product", 2.0, 80.0), ("shipping", 1.0, 7.0)])
 
+    def test_full_refund_after_an_amount_adds_up_in_the_ledger(self):
+        """The engine's reserve, provider call and follow-up, each committed on
+        its own: the full refund gives back the rest, and its ledger says so."""
+        answer = self._window({"refund_mode": "amount", "amount": 15.0})
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        answer = self.call_button("sale.order", "action_refund", [self.order_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        state = self.snapshot(self._order_state)
+        self.assertEqual(state["refunds"], [("done", 15.0), ("done", 72.0)])
+        self.assertEqual(
+            state["ledger"],
+            [
+                ("amount", 0.0, -15.0),
+                ("amount", 0.0, 15.0),
+                ("product", 2.0, 80.0),
+                ("shipping", 1.0, 7.0),
+            ],
+        )
+        self.assertEqual(sum(entry[2] for entry in state["ledger"]), 87.0, "what was paid, once")
+
 
 @tagged("post_install", "-at_install")
 class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
