@@ -274,7 +274,25 @@ class PaymentTransaction(models.Model):
                 raise AccessError(
                     _("Only the refund buttons change a refund (%s).", ", ".join(sorted(forbidden)))
                 )
+        if "state" in vals:
+            # These follow a refund's state without depending on it (else every
+            # payment's state change would look them up, at each checkout):
+            # their cached values are dropped here instead.
+            self.env["sale.order.refund.line"].invalidate_cache(["refund_state"])
+            self.env["sale.return.request"].invalidate_cache(["has_failed_refund"])
         return super().write(vals)
+
+    def init(self):
+        res = super().init()
+        # The order queues search the orders of pending offline payments
+        # (sale.order._get_awaiting_payment_domain): few among all payments.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS payment_transaction_wsoh_pending_index
+                ON payment_transaction (acquirer_id) WHERE state = 'pending'
+            """
+        )
+        return res
 
     # ------------------------------------------------------------------
     # Captured payments: changed by the payment processing only, sealed for refunds

@@ -48,6 +48,7 @@ class ResConfigSettings(models.TransientModel):
     cart_recovery_rate = fields.Float("Recovery Rate (%)", compute="_compute_cart_recovery_figures")
     cart_recovery_currency_id = fields.Many2one(
         "res.currency",
+        "Recovered Revenue Currency",
         related="website_id.company_id.currency_id",
     )
 

@@ -3,7 +3,6 @@ from datetime import timedelta
 from flectra import _, api, fields, models
 from flectra.exceptions import UserError
 from flectra.osv import expression
-from flectra.tools import float_compare, float_is_zero
 
 # Cart changes closer together than this write the last activity once.
 CART_ACTIVITY_RESOLUTION = timedelta(minutes=1)
@@ -39,16 +38,26 @@ class SaleOrder(models.Model):
         help="Where a web order stands: a cart or quotation, a quotation whose "
         "customer checked out (Quotation sent), or a confirmed order.",
     )
+    # Not stored: a stored flag was recomputed by every checkout's payment;
+    # the queues search the pending offline payments instead (few, indexed).
     awaiting_offline_payment = fields.Boolean(
         compute="_compute_awaiting_offline_payment",
-        store=True,
+        search="_search_awaiting_offline_payment",
         help="The customer chose an offline payment method (wire transfer, pay "
         "in store) and the money has not been received yet.",
     )
     awaiting_payment = fields.Boolean(
         compute="_compute_awaiting_offline_payment",
-        store=True,
+        search="_search_awaiting_payment",
         help="Confirmed, but the offline payment is still pending: do not treat it as paid.",
+    )
+    assignment_pending = fields.Boolean(
+        "Salesperson to Assign",
+        readonly=True,
+        copy=False,
+        help='Placed by the customer on the website: the cron "eCommerce: Assign '
+        "Placed Web Orders\" gives it its salesperson, by the website's rule, "
+        "within a minute.",
     )
 
     # --- Online returns --------------------------------------------------------
@@ -174,6 +183,26 @@ class SaleOrder(models.Model):
             order.awaiting_offline_payment = bool(pending)
             order.awaiting_payment = bool(pending) and order.state in ("sale", "done")
 
+    def _search_awaiting_offline_payment(self, operator, value):
+        return self._get_awaiting_payment_domain(operator, value)
+
+    def _search_awaiting_payment(self, operator, value):
+        return self._get_awaiting_payment_domain(
+            operator, value, confirmed=[("state", "in", ("sale", "done"))]
+        )
+
+    def _get_awaiting_payment_domain(self, operator, value, confirmed=None):
+        # One subquery: the orders of pending payments of an offline acquirer.
+        pending = (
+            self.env["payment.transaction"]
+            .sudo()
+            ._search([("state", "=", "pending"), ("acquirer_id.is_offline_payment", "=", True)])
+        )
+        domain = expression.AND([[("transaction_ids", "in", pending)], confirmed or []])
+        if (operator in expression.NEGATIVE_TERM_OPERATORS) == bool(value):
+            return ["!"] + expression.normalize_domain(domain)
+        return domain
+
     def _compute_return_request_count(self):
         data = self.env["sale.return.request"].read_group(
             [("order_id", "in", self.ids)], ["order_id"], ["order_id"]
@@ -292,6 +321,9 @@ class SaleOrder(models.Model):
             self.env["payment.transaction"]._check_order_links_unchanged(
                 self, vals["transaction_ids"]
             )
+        if vals.get("user_id"):
+            # A salesperson, given by hand or by the turn, ends the wait.
+            vals = dict(vals, assignment_pending=False)
         res = super().write(vals)
         # --- Assignment: a web order takes its salesperson's turn when it is
         # placed: Quotation sent (the payment step) here, or confirmed
@@ -410,67 +442,11 @@ class SaleOrder(models.Model):
         return ""
 
     def _get_return_lines_info(self):
-        """One entry per delivered product line, for the return form.
-
-        Each entry: ``line``, ``delivered``, ``refunded`` (what the refund
-        ledger gave back of it) and ``returnable`` quantities (in the line's
-        unit), and ``refusal`` (why it cannot be returned, or ''). A unit
-        refunded already (the customer kept it, or it came back) is never
-        returned for money again.
-        """
+        """One entry per delivered product line, for the return form (see
+        sale.order.line._get_return_info)."""
         self.ensure_one()
-        since = self._get_return_window_start()
-        info = []
         lines = self.order_line.filtered(lambda ln: not ln.display_type)
-        # One query for the requested quantities of all lines, not one per line.
-        requested = lines._get_return_requested_qties()
-        refunded_qties = self.env["sale.order.refund.line"]._get_refunded_quantities(self)
-        for line in lines:
-            if line.product_id.type in ("product", "consu"):
-                delivered = line._get_return_delivered_qty()
-            else:
-                # Services have no transfer: they are listed (disabled) as delivered by hand.
-                delivered = line.qty_delivered
-            if float_is_zero(delivered, precision_rounding=line.product_uom.rounding):
-                continue
-            refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
-            refunded = refunded_qties.get(line.id, 0.0)
-            returnable = (
-                0.0
-                if refusal
-                else min(
-                    line._get_returnable_qty(since=since, requested=requested.get(line.id, 0.0)),
-                    line.product_uom_qty - refunded - requested.get(line.id, 0.0),
-                )
-            )
-            rounding = line.product_uom.rounding
-            if float_compare(returnable, 0.0, precision_rounding=rounding) <= 0:
-                returnable = 0.0
-            if not refusal and not returnable:
-                if since and line._get_return_delivered_qty(since=since) <= 0:
-                    refusal = _("The return period has ended.")
-                elif (
-                    float_compare(refunded, 0.0, precision_rounding=rounding) > 0
-                    and float_compare(
-                        refunded + requested.get(line.id, 0.0),
-                        line.product_uom_qty,
-                        precision_rounding=rounding,
-                    )
-                    >= 0
-                ):
-                    refusal = _("Already refunded.")
-                else:
-                    refusal = _("Everything delivered is already returned or requested.")
-            info.append(
-                {
-                    "line": line,
-                    "delivered": delivered,
-                    "refunded": refunded,
-                    "returnable": returnable,
-                    "refusal": refusal,
-                }
-            )
-        return info
+        return lines._get_return_info(since=self._get_return_window_start())
 
     def _get_return_window_start(self):
         """Deliveries done before this datetime are out of the return window."""

@@ -1,4 +1,4 @@
-from flectra import api, models
+from flectra import _, api, models
 from flectra.tools import float_compare, float_is_zero
 
 from .sale_order_refund_line import REFUND_RESERVING_STATES
@@ -100,17 +100,81 @@ class SaleOrderLine(models.Model):
             return 0.0
         return qty
 
+    def _get_return_info(self, since=False):
+        """One entry per delivered product line among these lines (of one
+        order), for the return form.
+
+        Each entry: ``line``, ``delivered``, ``refunded`` (what the refund
+        ledger gave back of it) and ``returnable`` quantities (in the line's
+        unit), and ``refusal`` (why it cannot be returned, or ''). A unit
+        refunded already (the customer kept it, or it came back) is never
+        returned for money again. ``since``: deliveries before it are out of
+        the return window.
+        """
+        info = []
+        # One query for the requested quantities of all lines, not one per line.
+        requested = self._get_return_requested_qties()
+        refunded_qties = self.env["sale.order.refund.line"]._get_refunded_quantities(self.order_id)
+        for line in self:
+            if line.product_id.type in ("product", "consu"):
+                delivered = line._get_return_delivered_qty()
+            else:
+                # Services have no transfer: they are listed (disabled) as delivered by hand.
+                delivered = line.qty_delivered
+            rounding = line.product_uom.rounding
+            if float_is_zero(delivered, precision_rounding=rounding):
+                continue
+            refusal = line.product_id.product_tmpl_id._get_return_refusal_reason()
+            refunded = refunded_qties.get(line.id, 0.0)
+            line_requested = requested.get(line.id, 0.0)
+            returnable = (
+                0.0
+                if refusal
+                else min(
+                    line._get_returnable_qty(since=since, requested=line_requested),
+                    line.product_uom_qty - refunded - line_requested,
+                )
+            )
+            if float_compare(returnable, 0.0, precision_rounding=rounding) <= 0:
+                returnable = 0.0
+            if not refusal and not returnable:
+                refusal = line._get_not_returnable_reason(since, refunded, line_requested)
+            info.append(
+                {
+                    "line": line,
+                    "delivered": delivered,
+                    "refunded": refunded,
+                    "returnable": returnable,
+                    "refusal": refusal,
+                }
+            )
+        return info
+
+    def _get_not_returnable_reason(self, since, refunded, requested):
+        """Why nothing is left to return of this line, whose product may be
+        returned: ``refunded`` and ``requested`` are its quantities so far."""
+        self.ensure_one()
+        rounding = self.product_uom.rounding
+        if since and self._get_return_delivered_qty(since=since) <= 0:
+            return _("The return period has ended.")
+        if float_compare(refunded, 0.0, precision_rounding=rounding) > 0 and (
+            float_compare(refunded + requested, self.product_uom_qty, precision_rounding=rounding)
+            >= 0
+        ):
+            return _("Already refunded.")
+        return _("Everything delivered is already returned or requested.")
+
     def _has_returnable_qty(self, since=False):
         """Whether any of these lines (of one order) has a quantity the
         customer may ask to return: the order page's Return products button.
 
-        The same rule as sale.order._get_return_lines_info (delivered, minus
+        The same rule as _get_return_info (delivered, minus
         returned, requested and refunded; within the window since ``since``;
         the product's return policy), read in one query instead of the
         moves, their locations, the products' categories, the requests and
         the refund ledger one after the other: the button shows on every
         page of a delivered order. A done return whose move lines count in
-        another unit than the move is left to _get_return_lines_info.
+        another unit than the move is left to _get_return_info.
         """
         lines = self.filtered(lambda line: not line.display_type) if self else self
         if not lines:

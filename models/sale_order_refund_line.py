@@ -64,13 +64,19 @@ class SaleOrderRefundLine(models.Model):
         digits="Product Unit of Measure",
         help="In the order line's unit.",
     )
-    currency_id = fields.Many2one(related="order_id.currency_id")
+    # Depends on the order only: an order's currency never changes once it is
+    # refunded, and following it would look the ledger up at each checkout.
+    currency_id = fields.Many2one(related="order_id.currency_id", depends=["order_id"])
     amount = fields.Monetary(
         readonly=True,
         currency_field="currency_id",
         help="What this line gave back, taxes included.",
     )
-    refund_state = fields.Selection(related="refund_id.state", string="Refund Status")
+    # Dropped from the cache by payment.transaction.write instead of depending
+    # on the refund's state, which every payment's state change would follow.
+    refund_state = fields.Selection(
+        related="refund_id.state", depends=["refund_id"], string="Refund Status"
+    )
 
     # ------------------------------------------------------------------
     # Only the refund code writes the ledger

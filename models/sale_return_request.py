@@ -168,7 +168,9 @@ class SaleReturnRequest(models.Model):
                 line.quantity_received > 0 for line in request.line_ids
             )
 
-    @api.depends("refund_transaction_ids.state")
+    # Not on the refunds' state: payment.transaction.write drops it from the
+    # cache (every payment's state change would look the requests up).
+    @api.depends("refund_transaction_ids")
     def _compute_has_failed_refund(self):
         for request in self:
             request.has_failed_refund = any(

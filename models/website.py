@@ -1,8 +1,12 @@
+import logging
+import threading
 from datetime import timedelta
 
 from flectra import _, api, fields, models
 from flectra.exceptions import ValidationError
 from flectra.http import request
+
+_logger = logging.getLogger(__name__)
 
 ASSIGNMENT_MODES = [
     ("fixed", "Fixed salesperson"),
@@ -209,34 +213,99 @@ class Website(models.Model):
         sale.order calls this when an order becomes Quotation sent (the
         payment step) or is confirmed, whichever comes first.
 
+        In the customer's own requests (the checkout, the payment, a payment
+        provider's notification: a portal or public user), the order is only
+        marked to assign, and the "Assign Placed Web Orders" cron takes its
+        turn within a minute: the customer never waits for what Flectra does
+        when an order gets a salesperson (follower, notification, tracking).
+        A salesperson's action (confirm, send) assigns at once.
+        """
+        candidates = self._get_assignment_candidates(orders)
+        if not candidates:
+            return
+        if self.env.user.share:
+            candidates.filtered(lambda order: not order.assignment_pending).write(
+                {"assignment_pending": True}
+            )
+            return
+        self._assign_now(candidates)
+
+    @api.model
+    def _get_assignment_candidates(self, orders):
+        return orders.sudo().filtered(
+            lambda order: (
+                order.website_id
+                and not order.user_id
+                and order.state != "cancel"
+                and order.website_id.order_assignment_mode != "fixed"
+            )
+        )
+
+    @api.model
+    def _assign_now(self, candidates, skip_locked=False):
+        """Assign ``candidates`` (see _get_assignment_candidates) now.
+
         Exactly once: only orders whose row still has no salesperson are
         assigned, locked until this transaction ends. Another transaction
         assigning the same order at the same time waits for this one, then
         fails to serialize (Flectra retries the request, which finds the
-        salesperson and assigns nothing). A salesperson set by hand or by an
-        affiliate link is never replaced. The "assigned to you" notification
-        goes through the mail queue.
+        salesperson and assigns nothing); the cron (``skip_locked``) skips
+        it instead. A salesperson set by hand or by an affiliate link is
+        never replaced. The "assigned to you" notification goes through the
+        mail queue.
         """
-        candidates = orders.sudo().filtered(
-            lambda order: (
-                order.website_id
-                and not order.user_id
-                and order.website_id.order_assignment_mode != "fixed"
-            )
-        )
-        if not candidates:
-            return
         candidates.flush(["user_id"])
         self.env.cr.execute(
-            "SELECT id FROM sale_order WHERE id IN %s AND user_id IS NULL FOR UPDATE",
+            "SELECT id FROM sale_order WHERE id IN %s AND user_id IS NULL FOR UPDATE"
+            + (" SKIP LOCKED" if skip_locked else ""),
             [tuple(candidates.ids)],
         )
         free = candidates.browse([row[0] for row in self.env.cr.fetchall()])
         for order in free.with_context(tracking_disable=False, mail_notify_force_send=False):
             website = order.website_id.with_company(order.company_id)
             salesperson = website._get_web_order_salesperson(order.partner_id)
+            vals = {"assignment_pending": False} if order.assignment_pending else {}
+            # No salesperson at all (an empty team, no website salesperson):
+            # the order stays with the team, as in fixed mode.
             if salesperson:
-                order.write({"user_id": salesperson.id})
+                vals["user_id"] = salesperson.id
+            if vals:
+                order.write(vals)
+
+    @api.model
+    def _cron_assign_placed_orders(self, batch_size=100):
+        """Give the web orders the customers placed their salesperson, in the
+        order they were placed. An order that fails is logged and waits for
+        the next run; the others are assigned."""
+        # Like Flectra's mail queue cron: commit between batches, except in tests.
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        Order = self.env["sale.order"].sudo()
+        last_id = 0
+        while True:
+            waiting = Order.search(
+                [("assignment_pending", "=", True), ("id", ">", last_id)],
+                order="id",
+                limit=batch_size,
+            )
+            if not waiting:
+                return
+            last_id = waiting[-1].id
+            candidates = self._get_assignment_candidates(waiting)
+            # Given a salesperson by hand meanwhile, cancelled, or the website
+            # went back to a fixed salesperson: no turn to take.
+            (waiting - candidates).write({"assignment_pending": False})
+            for order in candidates:
+                try:
+                    with self.env.cr.savepoint():
+                        self._assign_now(order, skip_locked=True)
+                except Exception:
+                    _logger.exception(
+                        "Web order %s could not be given its salesperson: "
+                        "it waits for the next run",
+                        order.name,
+                    )
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     # --- Abandoned-cart e-mails: settings (the engine is website.abandoned.cart.mailer) ---
     def _start_abandoned_cart_email(self):

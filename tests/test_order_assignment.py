@@ -2,6 +2,7 @@
 
 import threading
 from datetime import timedelta
+from unittest.mock import patch
 
 import psycopg2.errors
 
@@ -40,6 +41,7 @@ class TestOrderAssignment(OrderHandlingCase):
             {"name": "Assignment Shop", "salesteam_id": cls.team.id, "salesperson_id": cls.fixed.id}
         )
         cls.partner = cls.env["res.partner"].create({"name": "Walk-in", "email": "w@example.com"})
+        cls.shopper = new_test_user(cls.env, login="rr_shopper", groups="base.group_portal")
 
     # -- helpers ----------------------------------------------------------
     def _cart_values(self, partner=None, website=None, affiliate=None):
@@ -64,6 +66,18 @@ class TestOrderAssignment(OrderHandlingCase):
         order.with_context(tracking_disable=True).write({"state": "sent"})
         return order.user_id
 
+    def _place_as_customer(self, order):
+        """The payment step in the customer's own request (a portal user, the
+        shop's code in sudo)."""
+        order.with_user(self.shopper).sudo().with_context(tracking_disable=True).write(
+            {"state": "sent"}
+        )
+
+    def _run_assignment_cron(self):
+        self.env.ref(
+            "website_sale_order_handling.ir_cron_assign_placed_orders"
+        ).method_direct_trigger()
+
     def _placed_salesperson(self, partner=None, website=None):
         return self._place(self._new_cart(partner, website))
 
@@ -79,6 +93,8 @@ class TestOrderAssignment(OrderHandlingCase):
 
     def _turns_taken(self, website=None):
         sequence = (website or self.website).order_assignment_sequence_id
+        # Read from PostgreSQL's sequence, which the cron may have moved.
+        sequence.invalidate_cache(["number_next_actual"])
         return sequence.number_next_actual - 1
 
     # -- a cart waits with the team ----------------------------------------------
@@ -156,6 +172,95 @@ class TestOrderAssignment(OrderHandlingCase):
         self.assertEqual(cart.user_id, salesperson)
         self.assertEqual(self._turns_taken(), 1)
         self.assertEqual(len(self._assigned_mails(cart)), 1)
+
+    # -- placed by the customer: the cron takes the turn ----------------------------
+    def test_customers_placement_waits_for_the_cron(self):
+        """The customer's request only marks the order; the cron gives it its
+        turn, its follower and its queued "assigned to you" e-mail, once."""
+        self.website.order_assignment_mode = "round_robin"
+        (self.anna | self.bruno | self.carla).write({"notification_type": "email"})
+        carts = self._new_cart() | self._new_cart()
+        for cart in carts:
+            self._place_as_customer(cart)
+        self.assertFalse(carts.user_id)
+        self.assertEqual(carts.mapped("assignment_pending"), [True, True])
+        self.assertEqual(self._turns_taken(), 0)
+        self.assertFalse(self._assigned_mails(carts[0]) | self._assigned_mails(carts[1]))
+        self._run_assignment_cron()
+        self.assertEqual(len(carts.user_id), 2, "two turns, two salespeople")
+        self.assertEqual(carts.mapped("assignment_pending"), [False, False])
+        self.assertEqual(self._turns_taken(), 2)
+        for cart in carts:
+            mails = self._assigned_mails(cart)
+            self.assertEqual(mails.recipient_ids, cart.user_id.partner_id)
+            self.assertEqual(mails.mapped("state"), ["outgoing"])
+            self.assertIn(cart.user_id.partner_id, cart.message_partner_ids)
+        self._run_assignment_cron()
+        self.assertEqual(self._turns_taken(), 2, "the turn is taken once")
+
+    def test_a_salesperson_confirming_a_waiting_order_takes_the_turn_first(self):
+        self.website.order_assignment_mode = "round_robin"
+        cart = self._new_cart()
+        self._place_as_customer(cart)
+        cart.with_user(self.fixed).action_confirm()
+        self.assertIn(cart.user_id, self.anna | self.bruno | self.carla)
+        self.assertFalse(cart.assignment_pending)
+        salesperson = cart.user_id
+        self._run_assignment_cron()
+        self.assertEqual(cart.user_id, salesperson)
+        self.assertEqual(self._turns_taken(), 1)
+
+    def test_waiting_orders_that_need_no_turn_anymore_stop_waiting(self):
+        """Given a salesperson by hand, cancelled, or the website went back to a
+        fixed salesperson, before the cron ran: no turn is taken for them."""
+        self.website.order_assignment_mode = "round_robin"
+        by_hand, cancelled, fixed = carts = self._new_cart() | self._new_cart() | self._new_cart()
+        for cart in carts:
+            self._place_as_customer(cart)
+        by_hand.user_id = self.carla
+        self.assertFalse(by_hand.assignment_pending, "a salesperson ends the wait")
+        cancelled.action_cancel()
+        self._run_assignment_cron()
+        self.assertEqual(self._turns_taken(), 1, "only the third order's")
+        self.assertEqual(by_hand.user_id, self.carla)
+        self.assertFalse(cancelled.user_id)
+        self.assertTrue(fixed.user_id)
+        later = self._new_cart()
+        self._place_as_customer(later)
+        self.website.order_assignment_mode = "fixed"
+        self._run_assignment_cron()
+        self.assertFalse(later.user_id)
+        self.assertFalse((carts | later).filtered("assignment_pending"))
+        self.assertEqual(self._turns_taken(), 1)
+
+    def test_an_order_that_fails_to_assign_does_not_stop_the_others(self):
+        self.website.order_assignment_mode = "round_robin"
+        broken_partner = self.env["res.partner"].create({"name": "Broken"})
+        carts = self._new_cart() | self._new_cart(partner=broken_partner) | self._new_cart()
+        for cart in carts:
+            self._place_as_customer(cart)
+        Website = type(self.env["website"])
+        stock_pick = Website._get_web_order_salesperson
+
+        def failing_pick(website, partner):
+            if partner == broken_partner:
+                raise ValueError("a broken record")
+            return stock_pick(website, partner)
+
+        with (
+            patch.object(Website, "_get_web_order_salesperson", failing_pick),
+            self.assertLogs(
+                "flectra.addons.website_sale_order_handling.models.website", "ERROR"
+            ) as logs,
+        ):
+            self._run_assignment_cron()
+        self.assertIn(carts[1].name, logs.output[0])
+        self.assertTrue(carts[0].user_id and carts[2].user_id)
+        self.assertFalse(carts[1].user_id)
+        self.assertTrue(carts[1].assignment_pending, "it waits for the next run")
+        self._run_assignment_cron()
+        self.assertTrue(carts[1].user_id)
+        self.assertEqual(self._turns_taken(), 3)
 
     def test_salesperson_set_by_hand_is_kept(self):
         self.website.order_assignment_mode = "round_robin"
@@ -406,6 +511,54 @@ class TestRoundRobinConcurrency(CommittedCase):
         self.assertEqual(mail_count, 1, "one 'assigned to you' e-mail")
         self.assertEqual(next_turn, 2, "one turn taken")
 
+    def test_the_cron_skips_an_order_a_salesperson_is_assigning(self):
+        """A salesperson confirms a waiting order while the cron runs: the cron
+        does not wait for that row, the salesperson's transaction assigns it,
+        and the next run only finds it done (one turn)."""
+        order_id = self.commit(
+            lambda env: (
+                self.track(
+                    env["sale.order"].create(
+                        {
+                            "partner_id": self.ids["partner"],
+                            "website_id": self.ids["website"],
+                            "user_id": False,
+                            "assignment_pending": True,
+                        }
+                    )
+                ).id
+            )
+        )
+        locked, release = threading.Event(), threading.Event()
+
+        def salesperson(env):
+            order = env["sale.order"].browse(order_id)
+            env["website"]._assign_now(order)  # the row stays locked until commit
+            env["base"].flush()
+            locked.set()
+            release.wait(20)
+            return order.user_id.id
+
+        thread, outcome = self.start_worker(salesperson)
+        self.assertTrue(locked.wait(20))
+        try:
+            self.run_worker(lambda env: env["website"]._cron_assign_placed_orders())
+        finally:
+            release.set()
+            thread.join(30)
+        self.assertTrue(outcome.get("result"), outcome)
+        self.run_worker(lambda env: env["website"]._cron_assign_placed_orders())
+
+        def check(env):
+            order = env["sale.order"].browse(order_id)
+            sequence = env["website"].browse(self.ids["website"]).order_assignment_sequence_id
+            return order.user_id.id, order.assignment_pending, sequence.number_next_actual
+
+        user_id, pending, next_turn = self.snapshot(check)
+        self.assertEqual(user_id, outcome["result"])
+        self.assertFalse(pending)
+        self.assertEqual(next_turn, 2, "one turn taken")
+
     def test_two_simultaneous_carts_never_get_the_same_turn(self):
         barrier = threading.Barrier(2, timeout=20)
         picked, errors = [], []
@@ -435,7 +588,8 @@ class TestRoundRobinConcurrency(CommittedCase):
 class TestPortalOrderAssignment(OrderHandlingHttpCase):
     def test_shop_cart_waits_and_the_placed_order_takes_the_turn(self):
         """Through the shop's routes: the cart has the team and nobody; the
-        wire transfer checkout (Quotation sent) gives it its salesperson."""
+        wire transfer checkout (Quotation sent) marks it, and the cron gives
+        it its salesperson."""
         website = self.env["website"].browse(1)
         seller = new_test_user(
             self.env, login="portal_rr_seller", groups="sales_team.group_sale_salesman"
@@ -457,7 +611,13 @@ class TestPortalOrderAssignment(OrderHandlingHttpCase):
         self.assertEqual(order.team_id, team)
         self._checkout_with(order, transfer)
         self.assertEqual(order.state, "sent")
+        self.assertFalse(order.user_id, "the customer's request only marks it")
+        self.assertTrue(order.assignment_pending)
+        self.env.ref(
+            "website_sale_order_handling.ir_cron_assign_placed_orders"
+        ).method_direct_trigger()
         self.assertEqual(order.user_id, seller)
+        self.assertFalse(order.assignment_pending)
         self.assertEqual(order.team_id, team)
         mails = self.env["mail.mail"].search(
             [

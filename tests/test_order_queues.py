@@ -104,6 +104,34 @@ class TestOrderQueues(OrderHandlingCase):
         self.assertIn(self.in_store.name, message)
         self.assertEqual(result["params"]["type"], "warning")
 
+    def test_awaiting_flags_are_searched_as_they_read(self):
+        """Not stored: computed when read, searched through the pending offline
+        payments. Each search, either way, finds what reading says."""
+        self.wire_old.action_confirm()
+        orders = (
+            self.wire_old
+            | self.wire_new
+            | self.in_store
+            | self.card_pending
+            | self.cart
+            | self.backend_quote
+        )
+        self.assertEqual(orders.filtered("awaiting_payment"), self.wire_old)
+        self.assertEqual(
+            orders.filtered("awaiting_offline_payment"),
+            self.wire_old | self.wire_new | self.in_store | self.backend_quote,
+        )
+        Orders = self.env["sale.order"].with_user(self.salesman)
+        for field in ("awaiting_offline_payment", "awaiting_payment"):
+            flagged = orders.filtered(field)
+            mine = [("id", "in", orders.ids)]
+            self.assertEqual(Orders.search(mine + [(field, "=", True)]), flagged, field)
+            self.assertEqual(Orders.search(mine + [(field, "!=", False)]), flagged, field)
+            self.assertEqual(Orders.search(mine + [(field, "=", False)]), orders - flagged, field)
+            self.assertEqual(Orders.search(mine + [(field, "!=", True)]), orders - flagged, field)
+        self.wire_new.transaction_ids._set_transaction_done()
+        self.assertNotIn(self.wire_new, Orders.search([("awaiting_offline_payment", "=", True)]))
+
     def test_confirmed_but_unpaid_orders_carry_the_awaiting_payment_marker(self):
         self.wire_old.action_confirm()
         self.assertTrue(self.wire_old.awaiting_payment)

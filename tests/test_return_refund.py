@@ -36,6 +36,21 @@ class TestReturnRefund(ReturnMixin, RefundCase):
         self.assertEqual(refund.source_transaction_id, tx)
         self.assertAlmostEqual(order.online_refundable_amount, 300.0 - 120.0)
 
+    def test_request_and_ledger_follow_their_refunds_state_in_one_transaction(self):
+        """has_failed_refund and the ledger's Refund Status do not depend on the
+        refunds' state (every checkout's payment would look them up): read
+        before and after a state change in one transaction, they follow it."""
+        _order, _tx, request = self._received_return()
+        request.with_user(self.refunder).action_refund()
+        refund = request.refund_transaction_ids
+        ledger = refund.sudo().refund_ledger_ids
+        self.assertTrue(ledger)
+        self.assertFalse(request.has_failed_refund)
+        self.assertEqual(set(ledger.mapped("refund_state")), {"done"})
+        refund._set_refund_state("error", "Chargeback")
+        self.assertTrue(request.has_failed_refund)
+        self.assertEqual(set(ledger.mapped("refund_state")), {"error"})
+
     def test_refund_of_an_invoiced_order_credits_only_the_returned_lines(self):
         order, _tx = self._paid_order(lines=[(self.product, 5)], invoiced=True)
         self._deliver(order)

@@ -154,6 +154,25 @@ def refunds_made_before_are_in_the_ledger():
             assert total > 0, (refund.reference, total)
 
 
+@check(since="2.0.1.4.0")
+def awaiting_payment_is_searched_without_its_column():
+    """2.0.1.4.0: the queues' payment flags lost their stale columns, and the
+    demo's order paid by wire transfer is still found waiting for its money.
+    (Before captured_payments_are_sealed, which receives that money.)"""
+    env.cr.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sale_order' "
+        "AND column_name IN ('awaiting_offline_payment', 'awaiting_payment')"
+    )
+    assert not env.cr.fetchall(), "columns left"
+    wire = env.ref("website_sale_order_handling.payment_transaction_wire_transfer_demo")
+    orders = wire.sale_order_ids
+    assert orders and all(order.awaiting_offline_payment for order in orders), orders
+    found = env["sale.order"].search([("awaiting_offline_payment", "=", True)])
+    assert orders <= found, (orders, found)
+    assert not (found - orders).filtered(lambda order: not order.awaiting_offline_payment)
+    assert env.ref("website_sale_order_handling.ir_cron_assign_placed_orders").active
+
+
 @check(since="2.0.1.3.0")
 def captured_payments_are_sealed():
     """2.0.1.3.0: every payment captured before the upgrade has its capture seal
