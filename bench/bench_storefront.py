@@ -396,7 +396,8 @@ def report(title, records, servers):
         ratio = row["addon"][0] / row["stock"][0]
         low, high = bootstrap_ratio(times["stock"], times["addon"])
         print(
-            "%-44s %7.1f / %7.1f %7.1f / %7.1f %5.2fx  [%5.2f, %5.2f] %6s / %-6s"
+            # Three decimals: whether the interval holds 1.0 shows.
+            "%-44s %7.1f / %7.1f %7.1f / %7.1f %5.2fx  [%5.3f, %5.3f] %6s / %-6s"
             % (
                 label,
                 row["stock"][0],
