@@ -111,6 +111,8 @@ class ReturnCustomerPortal(CustomerPortal):
             "form_token": post.get("form_token") or uuid.uuid4().hex,
             "post": post,
             "error": error,
+            # Where the form posts: the portal's route, or the e-mailed link's.
+            "form_action": None,
         }
 
     @http.route(
@@ -190,3 +192,96 @@ class ReturnCustomerPortal(CustomerPortal):
             **kw,
         )
         return request.render("website_sale_order_handling.portal_my_return", values)
+
+    @http.route(
+        ["/my/returns/<int:request_id>/slip"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET"],
+    )
+    def portal_my_return_slip(self, request_id, access_token=None, download=None, **kw):
+        """The return slip of an approved request, as a PDF; else its page."""
+        try:
+            request_sudo = self._document_check_access(
+                "sale.return.request", request_id, access_token=access_token
+            )
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if request_sudo._get_return_slip_refusal():
+            return request.redirect(request_sudo.get_portal_url())
+        return self._show_report(
+            model=request_sudo,
+            report_type="pdf",
+            report_ref="website_sale_order_handling.action_report_return_slip",
+            download=download == "true",
+        )
+
+    # ------------------------------------------------------------------
+    # Guests: the Return an order page and its e-mailed link
+    # ------------------------------------------------------------------
+
+    @http.route(
+        ["/shop/return"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET", "POST"],
+    )
+    def return_lookup(self, order_name=None, email=None, **post):
+        """Ask for the return form's link of an order by its number and e-mail."""
+        website = request.website
+        if not website.allow_online_returns:
+            raise NotFound()
+        values = {
+            "order_name": order_name if isinstance(order_name, str) else "",
+            "email": email if isinstance(email, str) else "",
+            "sent": False,
+            "error": None,
+        }
+        if request.httprequest.method == "POST":
+            try:
+                request.env["sale.return.lookup"].sudo()._request_link(
+                    website, order_name, email, request.httprequest.remote_addr
+                )
+            except UserError as exc:
+                values["error"] = exc.args[0]
+            else:
+                values["sent"] = True
+        return request.render("website_sale_order_handling.return_lookup_page", values)
+
+    @http.route(
+        ["/shop/return/<int:order_id>/<string:token>"],
+        type="http",
+        auth="public",
+        website=True,
+        methods=["GET", "POST"],
+        sitemap=False,
+    )
+    def return_lookup_form(self, order_id, token, **post):
+        """The order's return form, opened by the e-mailed link (once)."""
+        try:
+            lookup = request.env["sale.return.lookup"].sudo()._get_link_lookup(order_id, token)
+        except UserError as exc:
+            values = {"order_name": "", "email": "", "sent": False, "error": exc.args[0]}
+            return request.render("website_sale_order_handling.return_lookup_page", values)
+        order_sudo = lookup.order_id.sudo()
+        error = None
+        if request.httprequest.method == "POST":
+            try:
+                lines = self._parse_return_form(order_sudo, post)
+                return_request = lookup._submit_return(
+                    lines,
+                    comment=post.get("comment"),
+                    phone=post.get("phone"),
+                    token=post.get("form_token"),
+                )
+            except UserError as exc:  # ValidationError is a UserError
+                error = exc.args[0]
+            else:
+                return request.redirect(return_request.get_portal_url(query_string="&submitted=1"))
+        values = self._return_form_values(
+            order_sudo, None, post=self._text_values(post), error=error
+        )
+        values["form_action"] = request.httprequest.path
+        return request.render("website_sale_order_handling.portal_order_return_form", values)

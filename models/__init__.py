@@ -11,6 +11,7 @@ from . import res_users
 from . import sale_order
 from . import sale_order_line
 from . import sale_order_refund_line
+from . import sale_return_lookup
 from . import sale_return_reason
 from . import sale_return_request
 from . import stock_picking

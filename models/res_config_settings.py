@@ -16,6 +16,12 @@ class ResConfigSettings(models.TransientModel):
     # --- Online returns --------------------------------------------------------
     allow_online_returns = fields.Boolean(related="website_id.allow_online_returns", readonly=False)
     return_window_days = fields.Integer(related="website_id.return_window_days", readonly=False)
+    return_lookup_limit_per_address = fields.Integer(
+        related="website_id.return_lookup_limit_per_address", readonly=False
+    )
+    return_lookup_limit_per_client = fields.Integer(
+        related="website_id.return_lookup_limit_per_client", readonly=False
+    )
 
     # --- Abandoned-cart e-mails --------------------------------------------------
     send_abandoned_cart_email = fields.Boolean(

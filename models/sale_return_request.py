@@ -370,8 +370,36 @@ class SaleReturnRequest(models.Model):
                 request.message_post_with_template(
                     template.id,
                     composition_mode="comment",
-                    email_layout_xmlid="mail.mail_notification_light",
+                    # Approved: the layout adds the button that prints the slip.
+                    email_layout_xmlid="website_sale_order_handling.mail_notification_return_slip"
+                    if request.state == "approved"
+                    else "mail.mail_notification_light",
                 )
+
+    def _get_return_slip_refusal(self):
+        """Why this request has no return slip, or '': the slip goes in the
+        parcel, which is awaited once the request is approved."""
+        self.ensure_one()
+        if self.state != "approved":
+            return _(
+                "%s has no return slip: it is printed once the request is approved, "
+                "until its products arrive.",
+                self.name,
+            )
+        return ""
+
+    def _get_return_address(self):
+        """Where the customer sends the parcel: the warehouse of its return
+        transfer, else the company."""
+        self.ensure_one()
+        pickings = self.sudo().picking_ids
+        waiting = pickings.filtered(lambda picking: picking.state not in ("done", "cancel"))
+        warehouse = (waiting or pickings)[:1].picking_type_id.warehouse_id
+        return warehouse.partner_id or self.company_id.partner_id
+
+    def _get_report_base_filename(self):
+        self.ensure_one()
+        return _("Return Slip %s", self.name)
 
     def _get_refund_amount(self):
         """Amount of the received products, taxes and the share of order-level
@@ -403,7 +431,17 @@ class SaleReturnRequest(models.Model):
         pickings, not_returned = self.env["stock.picking"]._create_sale_returns(
             self.order_id, to_return
         )
-        pickings.write({"return_request_id": self.id})
+        for picking in pickings:
+            # The slip's number, typed or scanned in the Inventory search (by
+            # reference or source document), finds this transfer.
+            picking.write(
+                {
+                    "return_request_id": self.id,
+                    "origin": "%s: %s" % (self.name, picking.origin)
+                    if picking.origin
+                    else self.name,
+                }
+            )
         for sale_line, qty in not_returned.items():
             if float_compare(qty, 0.0, precision_rounding=sale_line.product_id.uom_id.rounding) > 0:
                 raise UserError(

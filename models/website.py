@@ -48,6 +48,18 @@ class Website(models.Model):
         default=30,
         help="Days after the delivery during which products can be returned; 0 means no limit.",
     )
+    # A guest's "Return an order" page e-mails a link; these limit how often.
+    return_lookup_limit_per_address = fields.Integer(
+        "Return Lookups per E-mail Address",
+        default=3,
+        help="How many times an hour the Return an order page answers for one e-mail address.",
+    )
+    return_lookup_limit_per_client = fields.Integer(
+        "Return Lookups per Client",
+        default=10,
+        help="How many times an hour the Return an order page answers one client "
+        "(its IP address, as the server sees it).",
+    )
 
     # --- Abandoned-cart e-mails ------------------------------------------------
     send_abandoned_cart_email = fields.Boolean(
@@ -99,6 +111,15 @@ class Website(models.Model):
     def _check_return_window_days(self):
         if any(website.return_window_days < 0 for website in self):
             raise ValidationError(_("The return window cannot be negative."))
+
+    @api.constrains("return_lookup_limit_per_address", "return_lookup_limit_per_client")
+    def _check_return_lookup_limits(self):
+        if any(
+            website.return_lookup_limit_per_address < 1
+            or website.return_lookup_limit_per_client < 1
+            for website in self
+        ):
+            raise ValidationError(_("The limits of the Return an order page must be at least 1."))
 
     @api.constrains("cart_recovery_window_days")
     def _check_cart_recovery_window_days(self):

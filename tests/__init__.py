@@ -33,11 +33,13 @@ from . import test_refund_wizard
 from . import test_return_access
 from . import test_return_concurrency
 from . import test_return_line_reasons
+from . import test_return_lookup
 from . import test_return_migration
 from . import test_return_policy
 from . import test_return_portal
 from . import test_return_refund
 from . import test_return_report
 from . import test_return_request
+from . import test_return_slip
 from . import test_smoke
 from . import test_storefront_queries

@@ -173,6 +173,19 @@ def awaiting_payment_is_searched_without_its_column():
     assert env.ref("website_sale_order_handling.ir_cron_assign_placed_orders").active
 
 
+@check(since="2.0.1.4.0")
+def approved_returns_have_their_slip():
+    """2.0.1.4.0: an approved request's open return transfer carries its number
+    (the slip's barcode finds it), and its slip prints."""
+    approved = env["sale.return.request"].search([("state", "=", "approved")])
+    assert approved, "the previous version's demo data has an approved request"
+    for request in approved:
+        for picking in request.picking_ids.filtered(lambda p: p.state not in ("done", "cancel")):
+            assert picking.origin.startswith(request.name), (request.name, picking.origin)
+    slip = env.ref("website_sale_order_handling.action_report_return_slip")
+    assert approved[0].name in slip._render_qweb_html(approved[:1].ids)[0].decode()
+
+
 @check(since="2.0.1.3.0")
 def captured_payments_are_sealed():
     """2.0.1.3.0: every payment captured before the upgrade has its capture seal

@@ -6,6 +6,10 @@ and searched through the pending payments, so their columns would only go
 stale: they are dropped. (The placed orders' new assignment_pending column
 is added by the ORM, False for every order: orders placed before this
 version were assigned when they were placed.)
+
+The return slip's number finds its return transfer in the Inventory search
+because a new return transfer's source document starts with it: the open
+return transfers of requests approved before get it too.
 """
 
 import logging
@@ -22,3 +26,15 @@ def migrate(cr, version):
         if column_exists(cr, "sale_order", column):
             cr.execute('ALTER TABLE sale_order DROP COLUMN "%s"' % column)
             _logger.info("sale_order.%s: no longer stored, column dropped", column)
+    cr.execute(
+        """
+        UPDATE stock_picking picking
+           SET origin = CASE WHEN COALESCE(picking.origin, '') = '' THEN request.name
+                             ELSE request.name || ': ' || picking.origin END
+          FROM sale_return_request request
+         WHERE picking.return_request_id = request.id
+           AND picking.state NOT IN ('done', 'cancel')
+           AND strpos(COALESCE(picking.origin, ''), request.name) = 0
+        """
+    )
+    _logger.info("%s open return transfers got their request's number", cr.rowcount)
