@@ -262,6 +262,34 @@ class TestOrderAssignment(OrderHandlingCase):
         self.assertTrue(carts[1].user_id)
         self.assertEqual(self._turns_taken(), 3)
 
+    def test_an_order_that_fails_after_its_write_is_left_as_it_was(self):
+        """The failure comes once the salesperson is written (the "assigned to
+        you" notification breaks): nothing of it stays, the order waits."""
+        self.website.order_assignment_mode = "round_robin"
+        broken_partner = self.env["res.partner"].create({"name": "Broken Later"})
+        carts = self._new_cart() | self._new_cart(partner=broken_partner)
+        for cart in carts:
+            self._place_as_customer(cart)
+        Order = type(self.env["sale.order"])
+        stock_notify = Order._message_auto_subscribe_notify
+
+        def failing_notify(order, partner_ids, template):
+            if order.partner_id == broken_partner:
+                raise ValueError("a broken notification")
+            return stock_notify(order, partner_ids, template)
+
+        with (
+            patch.object(Order, "_message_auto_subscribe_notify", failing_notify),
+            mute_logger("flectra.addons.website_sale_order_handling.models.website"),
+        ):
+            self._run_assignment_cron()
+        self.assertTrue(carts[0].user_id)
+        self.assertFalse(carts[1].user_id)
+        self.assertTrue(carts[1].assignment_pending, "it waits for the next run")
+        self._run_assignment_cron()
+        self.assertTrue(carts[1].user_id)
+        self.assertFalse(carts[1].assignment_pending)
+
     def test_salesperson_set_by_hand_is_kept(self):
         self.website.order_assignment_mode = "round_robin"
         cart = self._new_cart()
