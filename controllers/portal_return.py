@@ -1,3 +1,4 @@
+import functools
 import math
 import re
 import uuid
@@ -41,6 +42,16 @@ class ReturnCustomerPortal(CustomerPortal):
             raise NotFound() from error
         except AccessError as error:
             raise Forbidden() from error
+
+    def _get_visible_return_request(self, request_id, access_token):
+        """The request in sudo when the visitor may see it (theirs, or its
+        access token), else an empty recordset."""
+        try:
+            return self._document_check_access(
+                "sale.return.request", request_id, access_token=access_token
+            )
+        except (AccessError, MissingError):
+            return request.env["sale.return.request"]
 
     @staticmethod
     def _text_values(post):
@@ -111,8 +122,6 @@ class ReturnCustomerPortal(CustomerPortal):
             "form_token": post.get("form_token") or uuid.uuid4().hex,
             "post": post,
             "error": error,
-            # Where the form posts: the portal's route, or the e-mailed link's.
-            "form_action": None,
         }
 
     @http.route(
@@ -124,20 +133,30 @@ class ReturnCustomerPortal(CustomerPortal):
     )
     def portal_order_return(self, order_id, access_token=None, **post):
         order_sudo = self._check_return_order_access(order_id, access_token)
+        return self._return_form_response(
+            order_sudo,
+            post,
+            functools.partial(
+                request.env["sale.return.request"].sudo()._create_from_portal, order_sudo
+            ),
+            access_token=access_token,
+        )
+
+    def _return_form_response(self, order_sudo, post, submit, access_token=None, form_action=None):
+        """The return form of ``order_sudo``. A POST is handed to
+        ``submit(lines, comment=, phone=, token=)``, which makes the request
+        the customer is then sent to; the form comes back with what was
+        typed, and why, when the model refuses it. ``form_action``: where the
+        form posts, when not to the portal's route."""
         error = None
         if request.httprequest.method == "POST":
             try:
                 lines = self._parse_return_form(order_sudo, post)
-                return_request = (
-                    request.env["sale.return.request"]
-                    .sudo()
-                    ._create_from_portal(
-                        order_sudo,
-                        lines,
-                        comment=post.get("comment"),
-                        phone=post.get("phone"),
-                        token=post.get("form_token"),
-                    )
+                return_request = submit(
+                    lines,
+                    comment=post.get("comment"),
+                    phone=post.get("phone"),
+                    token=post.get("form_token"),
                 )
             except UserError as exc:  # ValidationError is a UserError
                 error = exc.args[0]
@@ -146,6 +165,7 @@ class ReturnCustomerPortal(CustomerPortal):
         values = self._return_form_values(
             order_sudo, access_token, post=self._text_values(post), error=error
         )
+        values["form_action"] = form_action
         return request.render("website_sale_order_handling.portal_order_return_form", values)
 
     @http.route(
@@ -177,11 +197,8 @@ class ReturnCustomerPortal(CustomerPortal):
         website=True,
     )
     def portal_my_return(self, request_id, access_token=None, submitted=False, **kw):
-        try:
-            request_sudo = self._document_check_access(
-                "sale.return.request", request_id, access_token=access_token
-            )
-        except (AccessError, MissingError):
+        request_sudo = self._get_visible_return_request(request_id, access_token)
+        if not request_sudo:
             return request.redirect("/my")
         values = self._get_page_view_values(
             request_sudo,
@@ -202,11 +219,8 @@ class ReturnCustomerPortal(CustomerPortal):
     )
     def portal_my_return_slip(self, request_id, access_token=None, download=None, **kw):
         """The return slip of an approved request, as a PDF; else its page."""
-        try:
-            request_sudo = self._document_check_access(
-                "sale.return.request", request_id, access_token=access_token
-            )
-        except (AccessError, MissingError):
+        request_sudo = self._get_visible_return_request(request_id, access_token)
+        if not request_sudo:
             return request.redirect("/my")
         if request_sudo._get_return_slip_refusal():
             return request.redirect(request_sudo.get_portal_url())
@@ -265,23 +279,9 @@ class ReturnCustomerPortal(CustomerPortal):
         except UserError as exc:
             values = {"order_name": "", "email": "", "sent": False, "error": exc.args[0]}
             return request.render("website_sale_order_handling.return_lookup_page", values)
-        order_sudo = lookup.order_id.sudo()
-        error = None
-        if request.httprequest.method == "POST":
-            try:
-                lines = self._parse_return_form(order_sudo, post)
-                return_request = lookup._submit_return(
-                    lines,
-                    comment=post.get("comment"),
-                    phone=post.get("phone"),
-                    token=post.get("form_token"),
-                )
-            except UserError as exc:  # ValidationError is a UserError
-                error = exc.args[0]
-            else:
-                return request.redirect(return_request.get_portal_url(query_string="&submitted=1"))
-        values = self._return_form_values(
-            order_sudo, None, post=self._text_values(post), error=error
+        return self._return_form_response(
+            lookup.order_id.sudo(),
+            post,
+            lookup._submit_return,
+            form_action=request.httprequest.path,
         )
-        values["form_action"] = request.httprequest.path
-        return request.render("website_sale_order_handling.portal_order_return_form", values)

@@ -60,3 +60,40 @@ class ReturnCase(ReturnMixin, OrderHandlingCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_return_policy()
+
+
+class ReturnHttpMixin(ReturnMixin):
+    """The same for an OrderHandlingHttpCase: website 1, served to the
+    browser, takes returns and sells one stored, published lamp."""
+
+    def _setup_http_return_shop(self, product_name):
+        self.website = self.env["website"].browse(1)
+        self.website.write({"allow_online_returns": True, "return_window_days": 30})
+        self.reason = self.env.ref("website_sale_order_handling.return_reason_damaged")
+        self.product = self.env["product.product"].create(
+            {
+                "name": product_name,
+                "type": "product",
+                "list_price": 50.0,
+                "is_published": True,
+                "taxes_id": [(6, 0, [])],
+            }
+        )
+        warehouse = self.env["stock.warehouse"].search(
+            [("company_id", "=", self.website.company_id.id)], limit=1
+        )
+        self.env["stock.quant"]._update_available_quantity(
+            self.product, warehouse.lot_stock_id, 100.0
+        )
+
+    def _create_web_order(self, partner=None, lines=None):
+        return self.env["sale.order"].create(
+            {
+                "partner_id": (partner or self.customer).id,
+                "website_id": self.website.id,
+                "order_line": [
+                    (0, 0, {"product_id": product.id, "product_uom_qty": qty})
+                    for product, qty in lines or [(self.product, 1)]
+                ],
+            }
+        )

@@ -482,23 +482,27 @@ class TestRoundRobinConcurrency(CommittedCase):
         sequence.unlink()
         return removed
 
+    def _commit_unassigned_order(self, **values):
+        """A committed web order of the race website, with no salesperson."""
+
+        def create(env):
+            vals = dict(
+                {
+                    "partner_id": self.ids["partner"],
+                    "website_id": self.ids["website"],
+                    "user_id": False,
+                },
+                **values,
+            )
+            return self.track(env["sale.order"].create(vals)).id
+
+        return self.commit(create)
+
     def test_two_transactions_assigning_one_order_assign_it_once(self):
         """The payment and a salesperson place the same order at the same
         moment: one transaction assigns it, the other waits, then fails to
         serialize (a request is retried by Flectra, and then finds it assigned)."""
-        order_id = self.commit(
-            lambda env: (
-                self.track(
-                    env["sale.order"].create(
-                        {
-                            "partner_id": self.ids["partner"],
-                            "website_id": self.ids["website"],
-                            "user_id": False,
-                        }
-                    )
-                ).id
-            )
-        )
+        order_id = self._commit_unassigned_order()
         barrier = threading.Barrier(2, timeout=20)
 
         def assign(env):
@@ -543,20 +547,7 @@ class TestRoundRobinConcurrency(CommittedCase):
         """A salesperson confirms a waiting order while the cron runs: the cron
         does not wait for that row, the salesperson's transaction assigns it,
         and the next run only finds it done (one turn)."""
-        order_id = self.commit(
-            lambda env: (
-                self.track(
-                    env["sale.order"].create(
-                        {
-                            "partner_id": self.ids["partner"],
-                            "website_id": self.ids["website"],
-                            "user_id": False,
-                            "assignment_pending": True,
-                        }
-                    )
-                ).id
-            )
-        )
+        order_id = self._commit_unassigned_order(assignment_pending=True)
         locked, release = threading.Event(), threading.Event()
 
         def salesperson(env):

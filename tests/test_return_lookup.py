@@ -10,7 +10,7 @@ from flectra.exceptions import UserError, ValidationError
 from flectra.tests import tagged
 
 from .common import OrderHandlingHttpCase
-from .return_common import ReturnCase, ReturnMixin
+from .return_common import ReturnCase, ReturnHttpMixin
 
 GUEST_EMAIL = "guest.returner@example.com"
 
@@ -159,31 +159,11 @@ class TestReturnLookup(LookupMixin, ReturnCase):
 
 
 @tagged("post_install", "-at_install")
-class TestReturnLookupHttp(LookupMixin, ReturnMixin, OrderHandlingHttpCase):
+class TestReturnLookupHttp(LookupMixin, ReturnHttpMixin, OrderHandlingHttpCase):
     def setUp(self):
         super().setUp()
-        self.website = self.env["website"].browse(1)
-        self.website.write({"allow_online_returns": True, "return_window_days": 30})
-        self.reason = self.env.ref("website_sale_order_handling.return_reason_damaged")
-        self.product = self.env["product.product"].create(
-            {"name": "Lookup Lamp", "type": "product", "list_price": 50.0, "is_published": True}
-        )
-        warehouse = self.env["stock.warehouse"].search(
-            [("company_id", "=", self.website.company_id.id)], limit=1
-        )
-        self.env["stock.quant"]._update_available_quantity(
-            self.product, warehouse.lot_stock_id, 100.0
-        )
+        self._setup_http_return_shop("Lookup Lamp")
         self.order = self._guest_order()
-
-    def _create_web_order(self, partner=None, lines=None):
-        return self.env["sale.order"].create(
-            {
-                "partner_id": partner.id,
-                "website_id": self.website.id,
-                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 2})],
-            }
-        )
 
     def _post_lookup(self, **data):
         data.setdefault("csrf_token", self._csrf_token("/shop/return"))

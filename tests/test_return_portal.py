@@ -6,31 +6,14 @@ import re
 from flectra.tests import new_test_user, tagged
 
 from .common import OrderHandlingHttpCase
-from .return_common import ReturnMixin
+from .return_common import ReturnHttpMixin
 
 
 @tagged("post_install", "-at_install")
-class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
+class TestReturnPortal(ReturnHttpMixin, OrderHandlingHttpCase):
     def setUp(self):
         super().setUp()
-        self.website = self.env["website"].browse(1)
-        self.website.write({"allow_online_returns": True, "return_window_days": 30})
-        self.reason = self.env.ref("website_sale_order_handling.return_reason_damaged")
-        self.product = self.env["product.product"].create(
-            {
-                "name": "Portal Return Lamp",
-                "type": "product",
-                "list_price": 50.0,
-                "is_published": True,
-                "taxes_id": [(6, 0, [])],
-            }
-        )
-        warehouse = self.env["stock.warehouse"].search(
-            [("company_id", "=", self.website.company_id.id)], limit=1
-        )
-        self.env["stock.quant"]._update_available_quantity(
-            self.product, warehouse.lot_stock_id, 100.0
-        )
+        self._setup_http_return_shop("Portal Return Lamp")
         self.portal_user = new_test_user(
             self.env,
             "return_portal_clara",
@@ -49,18 +32,6 @@ class TestReturnPortal(ReturnMixin, OrderHandlingHttpCase):
     def _requests(self, order):
         """The order's requests as the database has them after the HTTP calls."""
         return self.env["sale.return.request"].search([("order_id", "=", order.id)])
-
-    def _create_web_order(self, partner=None, lines=None):
-        return self.env["sale.order"].create(
-            {
-                "partner_id": (partner or self.customer).id,
-                "website_id": self.website.id,
-                "order_line": [
-                    (0, 0, {"product_id": product.id, "product_uom_qty": qty})
-                    for product, qty in lines or [(self.product, 1)]
-                ],
-            }
-        )
 
     def _form(self, url=None):
         response = self.url_open(url or self.url)

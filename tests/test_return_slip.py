@@ -11,7 +11,7 @@ from flectra.tests import new_test_user, tagged
 from flectra.tools.safe_eval import safe_eval
 
 from .common import OrderHandlingHttpCase, load_migration
-from .return_common import ReturnCase, ReturnMixin
+from .return_common import ReturnCase, ReturnHttpMixin
 
 REPORT = "website_sale_order_handling.action_report_return_slip"
 
@@ -137,21 +137,10 @@ class TestReturnSlip(ReturnCase):
 
 
 @tagged("post_install", "-at_install")
-class TestReturnSlipPortal(ReturnMixin, OrderHandlingHttpCase):
+class TestReturnSlipPortal(ReturnHttpMixin, OrderHandlingHttpCase):
     def setUp(self):
         super().setUp()
-        self.website = self.env["website"].browse(1)
-        self.website.write({"allow_online_returns": True, "return_window_days": 30})
-        self.reason = self.env.ref("website_sale_order_handling.return_reason_damaged")
-        self.product = self.env["product.product"].create(
-            {"name": "Slip Lamp", "type": "product", "list_price": 50.0, "is_published": True}
-        )
-        warehouse = self.env["stock.warehouse"].search(
-            [("company_id", "=", self.website.company_id.id)], limit=1
-        )
-        self.env["stock.quant"]._update_available_quantity(
-            self.product, warehouse.lot_stock_id, 100.0
-        )
+        self._setup_http_return_shop("Slip Lamp")
         self.portal_user = new_test_user(
             self.env,
             "slip_portal_sam",
@@ -163,15 +152,6 @@ class TestReturnSlipPortal(ReturnMixin, OrderHandlingHttpCase):
         order.action_confirm()
         self._deliver(order)
         self.request = self._submit(order, {self.product: 1})
-
-    def _create_web_order(self, partner=None, lines=None):
-        return self.env["sale.order"].create(
-            {
-                "partner_id": partner.id,
-                "website_id": self.website.id,
-                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 2})],
-            }
-        )
 
     def test_the_customer_prints_the_slip_of_an_approved_request_only(self):
         page = "/my/returns/%s" % self.request.id
