@@ -375,3 +375,126 @@ class TestPaymentButtonsOfAnotherSalesmansOrderOnARealServer(RealServerCase):
                 "%s of %s: %s" % (method, name, error),
             )
         self.assertEqual(self.snapshot(self._refunds), before, "nothing was refunded or changed")
+
+
+@tagged("post_install", "-at_install")
+class TestSplitRefundOnARealServer(RealServerCase):
+    """Two lamps paid 60 + 40 (the second payment also paid another order):
+    their refund splits over both payments. The part the acquirer refused is
+    cancelled through the web client: the part that went through still holds
+    the lamps, each step committed on its own."""
+
+    def setUp(self):
+        super().setUp()
+        self.records = self.commit(self._lamps_paid_twice)
+        self.login("admin", "admin")
+
+    def _lamps_paid_twice(self, env):
+        acquirer = env.ref("payment_test.payment_acquirer_test")
+        if not acquirer.journal_id:
+            acquirer.journal_id = env["account.journal"].search(
+                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
+            )
+        env["ir.config_parameter"].set_param("sale.automatic_invoice", "")
+        website = env["website"].browse(1)
+        customer = self.track(
+            env["res.partner"].create({"name": "Split Customer %s" % self.marker})
+        )
+        lamp, setup = (
+            self.track(
+                env["product.product"].create(
+                    {
+                        "name": "%s %s" % (name, self.marker),
+                        "type": kind,
+                        "list_price": price,
+                        "taxes_id": [(6, 0, [])],
+                    }
+                )
+            )
+            for name, kind, price in (
+                ("Split Lamp", "consu", 50.0),
+                ("Split Setup", "service", 10.0),
+            )
+        )
+        orders = env["sale.order"].create(
+            [
+                {
+                    "partner_id": customer.id,
+                    "website_id": website.id,
+                    "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": qty})],
+                }
+                for product, qty in ((lamp, 2), (setup, 3))
+            ]
+        )
+        payments = env["payment.transaction"]
+        for paid, amount in ((orders[0], 60.0), (orders, 70.0)):
+            payment = env["payment.transaction"].create(
+                {
+                    "acquirer_id": acquirer.id,
+                    "amount": amount,
+                    "currency_id": orders[0].currency_id.id,
+                    "partner_id": customer.id,
+                    "sale_order_ids": [(6, 0, paid.ids)],
+                }
+            )
+            payment._set_transaction_done()
+            payment._post_process_after_done()
+            payments |= payment
+        orders.filtered(lambda order: order.state == "draft").action_confirm()
+        return {"order": orders[0].id, "first": payments[0].id, "second": payments[1].id}
+
+    def _state(self, env):
+        order = env["sale.order"].browse(self.records["order"])
+        refunds = env["payment.transaction"].search(
+            [("source_transaction_id", "in", (self.records["first"], self.records["second"]))],
+            order="id",
+        )
+        return {
+            "refunds": [(r.source_transaction_id.id, r.state, -r.amount) for r in refunds],
+            "left": {
+                line.id: qty
+                for line, qty in env["sale.order.refund.line"]._get_left_quantities(order).items()
+            },
+            "refundable": order.online_refundable_amount,
+        }
+
+    def test_cancelling_the_refused_part_keeps_the_lamps_refunded(self):
+        first = self.records["first"]
+
+        def acquirer_answer(refund):
+            if refund.source_transaction_id.id == first:
+                refund._set_refund_state("error", "Card expired")
+            else:
+                refund._set_refund_state("done")
+
+        wizard = self.call_kw(
+            "sale.order.refund.wizard",
+            "create",
+            [{"reason": "Recall", "include_delivery": False}],
+            {"context": {"default_order_id": self.records["order"]}},
+        )
+        self.assertIsInstance(wizard, int, wizard)
+        with patch.object(
+            self.registry["payment.transaction"], "_test_send_refund", acquirer_answer
+        ):
+            answer = self.call_button("sale.order.refund.wizard", "action_refund", [wizard])
+        self.assertNotIn("error", answer, answer)
+        state = self.snapshot(self._state)
+        self.assertEqual(
+            state["refunds"],
+            [(first, "error", 60.0), (self.records["second"], "done", 40.0)],
+        )
+        refused = self.snapshot(
+            lambda env: (
+                env["payment.transaction"].search([("source_transaction_id", "=", first)]).id
+            )
+        )
+        answer = self.call_button("payment.transaction", "action_cancel_refund", [refused])
+        self.assertNotIn("error", answer or {}, answer)
+        state = self.snapshot(self._state)
+        self.assertEqual(
+            state["refunds"],
+            [(first, "cancel", 60.0), (self.records["second"], "done", 40.0)],
+        )
+        self.assertEqual(state["left"], {}, "the part that went through holds both lamps")
+        self.assertEqual(state["refundable"], 60.0, "the cancelled part's money")
