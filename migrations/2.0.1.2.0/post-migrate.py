@@ -6,25 +6,17 @@ edited (never written since they were created) get this version's body from
 the data file; the translations of their old body go, so that the add-on's
 translations of the new one load (right after this script). A template an
 administrator edited stays as it is, and so does one whose translation of the
-body an administrator edited, in any language: translations have no dates,
-so a translation counts as edited unless it is one that the add-on shipped
-(SHIPPED_BODY_TRANSLATIONS, the SHA-256 of each msgstr of the fr and de files
-of 2.0.1.0.0 and 2.0.1.1.0, which were the same).
+body an administrator edited, in any language (see upgrade_templates.py): the add-on's own
+translations are SHIPPED_BODY_TRANSLATIONS, the SHA-256 of each msgstr of the
+fr and de files of 2.0.1.0.0 and 2.0.1.1.0, which were the same.
 """
 
-import hashlib
-import logging
 import os
 
-from lxml import etree
+from flectra.addons.website_sale_order_handling.upgrade_templates import (
+    reload_unedited_templates,
+)
 
-from flectra import SUPERUSER_ID, api
-from flectra.modules.module import get_module_path
-from flectra.tools.convert import xml_import
-
-_logger = logging.getLogger(__name__)
-
-MODULE = "website_sale_order_handling"
 # The data file of each template that this version changed.
 TEMPLATES = dict(
     {
@@ -69,61 +61,7 @@ SHIPPED_BODY_TRANSLATIONS = {
 }
 
 
-def _unedited_templates(cr):
-    """{xml id name: template id} of those templates nobody wrote since their
-    creation, and whose body's translations are all the add-on's own."""
-    cr.execute(
-        """
-        SELECT d.name, t.id
-          FROM ir_model_data d
-          JOIN mail_template t ON t.id = d.res_id
-         WHERE d.module = %s AND d.model = 'mail.template' AND d.name IN %s
-           AND t.write_date = t.create_date
-        """,
-        (MODULE, tuple(TEMPLATES)),
-    )
-    unedited = dict(cr.fetchall())
-    if not unedited:
-        return unedited
-    cr.execute(
-        """
-        SELECT res_id, value
-          FROM ir_translation
-         WHERE type = 'model' AND name = 'mail.template,body_html' AND res_id IN %s
-           AND COALESCE(value, '') != ''
-        """,
-        (tuple(unedited.values()),),
-    )
-    name_by_id = {template_id: name for name, template_id in unedited.items()}
-    for template_id, value in cr.fetchall():
-        name = name_by_id.get(template_id)
-        digest = hashlib.sha256(value.encode()).hexdigest()
-        if name in unedited and digest not in SHIPPED_BODY_TRANSLATIONS.get(name, ()):
-            _logger.info("E-mail template %s keeps its body: a translation of it was edited", name)
-            del unedited[name]
-    return unedited
-
-
 def migrate(cr, version):
     if not version:
         return
-    unedited = _unedited_templates(cr)
-    if not unedited:
-        return
-    for data_file in sorted({TEMPLATES[name] for name in unedited}):
-        path = os.path.join(get_module_path(MODULE), data_file)
-        root = etree.parse(path).getroot()
-        for record in list(root.iter("record")):
-            if record.get("id") not in unedited:
-                record.getparent().remove(record)
-        # Mode "init" loads these records even though the file is noupdate.
-        xml_import(cr, MODULE, {}, "init", noupdate=True, xml_filename=path).parse(root)
-    cr.execute(
-        """
-        DELETE FROM ir_translation
-         WHERE type = 'model' AND name = 'mail.template,body_html' AND res_id IN %s
-        """,
-        (tuple(unedited.values()),),
-    )
-    api.Environment(cr, SUPERUSER_ID, {})["mail.template"].invalidate_cache()
-    _logger.info("E-mail templates given this version's body: %s", sorted(unedited))
+    reload_unedited_templates(cr, TEMPLATES, SHIPPED_BODY_TRANSLATIONS)
