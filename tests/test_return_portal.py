@@ -1,7 +1,6 @@
 """The customer's side of online returns, over HTTP and in Chromium."""
 
 import json
-import re
 
 from flectra.tests import new_test_user, tagged
 
@@ -27,41 +26,6 @@ class TestReturnPortal(ReturnHttpMixin, OrderHandlingHttpCase):
         self.order = self._delivered_order(partner=self.customer)
         self.line = self.order.order_line
         self.url = "/my/orders/%s/return" % self.order.id
-
-    # -- helpers ----------------------------------------------------------
-    def _requests(self, order):
-        """The order's requests as the database has them after the HTTP calls."""
-        return self.env["sale.return.request"].search([("order_id", "=", order.id)])
-
-    def _form(self, url=None):
-        response = self.url_open(url or self.url)
-        self.assertEqual(response.status_code, 200)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-        token = re.search(r'name="form_token" value="([^"]+)"', response.text).group(1)
-        return response, csrf, token
-
-    def _post(self, values=None, url=None, csrf=True, **overrides):
-        _response, csrf_token, form_token = self._form(url)
-        data = {
-            "form_token": form_token,
-            "qty_%s" % self.line.id: "1",
-            "reason_%s" % self.line.id: str(self.reason.id),
-            "note_%s" % self.line.id: "",
-            "comment": "",
-            "phone": "",
-        }
-        if csrf:
-            data["csrf_token"] = csrf_token
-        data.update(values or {})
-        return self.url_open(url or self.url, data=data, **overrides)
-
-    def _assert_form_error(self, values, message, files=None):
-        self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self._post(values, files=files)
-        self.assertEqual(response.status_code, 200)
-        self.assertIn("o_wsoh_return_error", response.text)
-        self.assertIn(message, response.text)
-        self.assertFalse(self._requests(self.order))
 
     # -- access -----------------------------------------------------------
     def test_order_page_shows_the_return_button(self):
