@@ -2,7 +2,7 @@
     "name": "eCommerce Order Handling",
     "summary": "Web order queues and assignment, automatic abandoned-cart "
     "reminders, online returns and refunds from the order",
-    "version": "2.0.1.4.0",
+    "version": "2.0.1.5.0",
     "category": "Website/Website",
     "license": "LGPL-3",
     "author": "website_sale_order_handling contributors",

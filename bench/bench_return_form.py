@@ -13,7 +13,8 @@ then times, in the same run and for both order sizes:
 
 * GET  /my/orders/<id>          (native order page, the reference)
 * GET  /my/orders/<id>/return   (the return form)
-* POST /my/orders/<id>/return   (a valid submission, redirect not followed)
+* POST /my/orders/<id>/return   (a valid submission, one product exchanged for
+                                 another size, redirect not followed)
 
 sequentially and with 4 concurrent clients, and prints medians, ratios to the
 native page of the same size, and SQL queries per request (counted by the
@@ -128,11 +129,22 @@ for size in __SIZES__:
             "email": "bench%s@example.com" % size,
             "groups_id": [(6, 0, [env.ref("base.group_portal").id])]})
         user.partner_id.country_id = env.ref("base.be")
-        products = env["product.product"].create([
+        # Each product in three sizes, all in stock: the form offers the
+        # cheaper one in exchange and names the dearer one.
+        sizes = env["product.attribute"].search([("name", "=", "Bench Size")]) or env[
+            "product.attribute"].create({"name": "Bench Size", "value_ids": [
+                (0, 0, {"name": name}) for name in ("S", "M", "L")]})
+        templates = env["product.template"].create([
             {"name": "Bench Lamp %s-%s" % (size, i), "type": "product", "list_price": 20 + i,
-             "is_published": True} for i in range(size)])
-        for product in products:
-            env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 1e7)
+             "is_published": True, "attribute_line_ids": [(0, 0, {
+                 "attribute_id": sizes.id, "value_ids": [(6, 0, sizes.value_ids.ids)]})]}
+            for i in range(size)])
+        for value in templates.attribute_line_ids.product_template_value_ids:
+            value.price_extra = {"S": -2.0, "L": 2.0}.get(value.name, 0.0)
+        for variant in templates.product_variant_ids:
+            env["stock.quant"]._update_available_quantity(variant, warehouse.lot_stock_id, 1e7)
+        products = templates.product_variant_ids.filtered(
+            lambda v: v.product_template_attribute_value_ids.name == "M")
         for n in range(__ORDERS__):
             order = env["sale.order"].create({
                 "partner_id": user.partner_id.id, "website_id": website.id,
@@ -222,6 +234,12 @@ class Client:
         line_id = re.search(r'name="qty_(\d+)"', form.text).group(1)
         data["qty_%s" % line_id] = "1"
         data["reason_%s" % line_id] = str(reason_id)
+        # Exchanged for the first size the form offers (its check reads stock and prices).
+        offered = re.search(
+            r'name="exchange_%s".*?<option value="(\d+)"' % line_id, form.text, re.S
+        )
+        assert offered, "the form offers no exchange"
+        data["exchange_%s" % line_id] = offered.group(1)
         elapsed, posted = self.timed("POST", "/my/orders/%s/return" % order_id, data=data)
         assert posted.status_code in (302, 303), "the return was not accepted"
         timings["return form POST"].append((elapsed, self.tag))

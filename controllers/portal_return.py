@@ -12,9 +12,11 @@ from flectra.exceptions import AccessError, MissingError, UserError
 from flectra.http import request
 
 # Form fields the return form posts; anything else is ignored.
-# Per order line: its quantity, reason and note (qty_<line id>, reason_<line id>...).
+# Per order line: its quantity, reason, note and what the customer wants instead
+# of the product (qty_<line id>, reason_<line id>...; exchange_<line id>: "" for
+# a refund, or the id of another variant).
 QTY_PREFIX = "qty_"
-LINE_PREFIXES = (QTY_PREFIX, "reason_", "note_")
+LINE_PREFIXES = (QTY_PREFIX, "reason_", "note_", "exchange_")
 TEXT_FIELDS = ("comment", "phone", "form_token")
 # A database id as posted: digits only (str.isdigit() takes "²"), and in PostgreSQL's integer range.
 ID_PATTERN = re.compile(r"[0-9]{1,9}")
@@ -62,8 +64,9 @@ class ReturnCustomerPortal(CustomerPortal):
     def _parse_return_form(self, order_sudo, post):
         """Whitelist and cast the posted values; raise UserError on garbage.
 
-        Returns {sale.order.line id: {"quantity", "reason", "note"}}, which the
-        model checks (reason offered on the website, note length...).
+        Returns {sale.order.line id: {"quantity", "reason", "note", and
+        "exchange" when the customer chose a variant}}, which the model checks
+        (reason offered on the website, note length, variant offered...).
         """
         if any(
             not isinstance(value, str)
@@ -100,6 +103,14 @@ class ReturnCustomerPortal(CustomerPortal):
                 else Reason,
                 "note": post.get("note_%s" % suffix) or "",
             }
+            exchange_id = (post.get("exchange_%s" % suffix) or "").strip()
+            if exchange_id:
+                if not ID_PATTERN.fullmatch(exchange_id):
+                    raise UserError(_("This form could not be read: please fill it in again."))
+                # A variant that does not exist (any more) is empty: the model says why.
+                lines[line_id]["exchange"] = (
+                    request.env["product.product"].sudo().browse(int(exchange_id)).exists()
+                )
         # An unknown id is no reason: the model then says which product lacks one.
         existing = Reason.union(*(values["reason"] for values in lines.values())).exists()
         for values in lines.values():
@@ -113,6 +124,9 @@ class ReturnCustomerPortal(CustomerPortal):
             "sale_order": order_sudo,
             "access_token": access_token,
             "lines_info": order_sudo._get_return_lines_info(),
+            "exchange_options": request.env["sale.return.exchange"]
+            .sudo()
+            ._get_options(order_sudo.order_line),
             "order_refusal": order_sudo._get_return_refusal_reason(),
             "reasons": request.env["sale.return.reason"]
             .sudo()

@@ -6,6 +6,7 @@ from . import product_category
 from . import product_template
 from . import refund_engine
 from . import res_config_settings
+from . import return_exchange
 from . import res_partner
 from . import res_users
 from . import sale_order

@@ -405,11 +405,21 @@ class RefundEngine(models.AbstractModel):
         return self._create_draft_refunds(order, payments, amount, self.env["account.move"])
 
     @api.model
-    def _reserve_line_refunds(self, order, line_quantities, description=None, return_request=None):
+    def _reserve_line_refunds(
+        self,
+        order,
+        line_quantities,
+        description=None,
+        return_request=None,
+        exchange_differences=None,
+    ):
         """The draft refunds of ``{sale.order.line: quantity}``, taxes and their
         share of order-level discounts included, with a credit note of those
         lines when the order is invoiced. ``return_request``: the request they
-        pay back, recorded in the ledger."""
+        pay back, recorded in the ledger; ``exchange_differences``: its
+        exchanges' price differences (see
+        sale.return.exchange._get_differences_left), given back too."""
+        exchange_differences = exchange_differences or []
         order = order.sudo()
         line_quantities = {line.sudo(): qty for line, qty in line_quantities.items() if qty}
         for line, qty in line_quantities.items():
@@ -425,7 +435,7 @@ class RefundEngine(models.AbstractModel):
                         ordered=line.product_uom_qty,
                     )
                 )
-        if not line_quantities:
+        if not line_quantities and not exchange_differences:
             raise UserError(_("Choose at least one line to refund."))
         payments = order._get_online_payments()
         if order.state == "cancel" or not payments:
@@ -445,16 +455,26 @@ class RefundEngine(models.AbstractModel):
                     )
                 )
         line_quantities = self._add_discount_shares(order, line_quantities)
-        amount = sum(self._get_line_amount(line, qty) for line, qty in line_quantities.items())
+        amount = sum(
+            self._get_line_amount(line, qty) for line, qty in line_quantities.items()
+        ) + sum(entry["amount"] for entry in exchange_differences)
         self._check_allocation(order, payments, amount)
         credit_notes = self.env["account.move"]
         if order._get_posted_invoices():
-            credit_notes = self._create_credit_note(order, line_quantities, description)
+            credit_notes = self._create_credit_note(
+                order, line_quantities, description, exchange_differences
+            )
             # What the customer is owed is what the credit note says, to the cent.
             amount = sum(credit_notes.mapped("amount_total"))
             self._check_allocation(order, payments, amount)
         return self._create_draft_refunds(
-            order, payments, amount, credit_notes, line_quantities, return_request
+            order,
+            payments,
+            amount,
+            credit_notes,
+            line_quantities,
+            return_request,
+            exchange_differences,
         )
 
     @api.model
@@ -482,11 +502,16 @@ class RefundEngine(models.AbstractModel):
                 )
             return self._reserve_retried_refunds(failed)
         to_refund = request._get_refund_line_quantities()
-        if not to_refund:
+        differences = self.env["sale.return.exchange"]._get_differences_left(request)
+        if not to_refund and not differences:
             request._settle_without_refund()
             return self.env["payment.transaction"]
         refunds = self._reserve_line_refunds(
-            request.order_id, to_refund, description=request.name, return_request=request
+            request.order_id,
+            to_refund,
+            description=request.name,
+            return_request=request,
+            exchange_differences=differences,
         )
         as_refund_engine(request).write(
             {"refund_transaction_ids": [(4, refund.id) for refund in refunds]}
@@ -522,7 +547,14 @@ class RefundEngine(models.AbstractModel):
         return failed
 
     def _create_draft_refunds(
-        self, order, payments, amount, credit_notes, line_quantities=None, return_request=None
+        self,
+        order,
+        payments,
+        amount,
+        credit_notes,
+        line_quantities=None,
+        return_request=None,
+        exchange_differences=None,
     ):
         """One draft refund per payment share of ``amount``. The first writes the
         refund ledger of them all (``line_quantities`` with their amounts, or
@@ -530,7 +562,7 @@ class RefundEngine(models.AbstractModel):
         (``refund_first_id``), and its lines hold while any of them does."""
         refunds = self.env["payment.transaction"]
         ledger = self.env["sale.order.refund.line"]._prepare_lines(
-            order, line_quantities, amount, return_request
+            order, line_quantities, amount, return_request, exchange_differences
         )
         for payment, part in self._allocate(order, payments, amount):
             if not refunds:
@@ -851,8 +883,9 @@ class RefundEngine(models.AbstractModel):
             return self.env["account.move"]
         return self._create_credit_note(order, quantities)
 
-    def _create_credit_note(self, order, line_quantities, description=None):
-        """A draft credit note of ``{sale.order.line: quantity}``."""
+    def _create_credit_note(self, order, line_quantities, description=None, differences=None):
+        """A draft credit note of ``{sale.order.line: quantity}`` and of
+        exchanges' price ``differences`` (a line each)."""
         vals = order._prepare_invoice()
         vals.update(
             {
@@ -865,6 +898,19 @@ class RefundEngine(models.AbstractModel):
                 "invoice_line_ids": [
                     (0, 0, line._prepare_invoice_line(quantity=qty))
                     for line, qty in line_quantities.items()
+                ]
+                + [
+                    (
+                        0,
+                        0,
+                        dict(
+                            entry["sale_line"]._prepare_invoice_line(quantity=entry["quantity"]),
+                            name=entry["name"],
+                            price_unit=entry["price_unit"],
+                            discount=0.0,
+                        ),
+                    )
+                    for entry in differences or []
                 ],
             }
         )

@@ -16,6 +16,9 @@ class ResConfigSettings(models.TransientModel):
     # --- Online returns --------------------------------------------------------
     allow_online_returns = fields.Boolean(related="website_id.allow_online_returns", readonly=False)
     return_window_days = fields.Integer(related="website_id.return_window_days", readonly=False)
+    return_exchange_shipping = fields.Selection(
+        related="website_id.return_exchange_shipping", readonly=False
+    )
     return_lookup_limit_per_address = fields.Integer(
         related="website_id.return_lookup_limit_per_address", readonly=False
     )

@@ -453,6 +453,14 @@ class SaleOrder(models.Model):
         days = self.website_id.return_window_days
         return fields.Datetime.now() - timedelta(days=days) if days else False
 
+    def _get_return_lookup_url(self):
+        """The guests' Return an order page, for the order confirmation
+        e-mail of a web order whose website takes online returns, or ''."""
+        self.ensure_one()
+        if not (self.website_id.allow_online_returns and self.state in ("sale", "done")):
+            return ""
+        return "%s/shop/return" % self.get_base_url()
+
     def _can_request_return(self):
         """True when the "Return products" button should show on the order:
         _get_return_lines_info's rule, in one query (every view of the page)."""
@@ -540,16 +548,17 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
 
     def _get_online_refundable_amount(self, payments=None):
-        """This order's own share of its payments that is left to refund."""
+        """This order's own share of its payments that is left to refund, but
+        what the variants the customer took in exchange are worth."""
         self.ensure_one()
         if payments is None:
             payments = self._get_online_payments()
         if not payments:
             # Also a new order in a form, which has no currency yet.
             return 0.0
-        return self.currency_id.round(
-            sum(payment._get_order_refundable_amount(self) for payment in payments)
-        )
+        left = sum(payment._get_order_refundable_amount(self) for payment in payments)
+        kept = self.env["sale.return.exchange"]._get_kept_amount(self)
+        return self.currency_id.round(max(left - kept, 0.0))
 
     def _get_online_payments(self):
         """Captured online payments of the order that refunds may use (refunds

@@ -105,7 +105,8 @@ class SaleOrderLine(models.Model):
         order), for the return form.
 
         Each entry: ``line``, ``delivered``, ``refunded`` (what the refund
-        ledger gave back of it) and ``returnable`` quantities (in the line's
+        ledger gave back of it), ``exchanged`` (for another variant) and
+        ``returnable`` quantities (in the line's
         unit), and ``refusal`` (why it cannot be returned, or ''). A unit
         refunded already (the customer kept it, or it came back) is never
         returned for money again. ``since``: deliveries before it are out of
@@ -115,6 +116,12 @@ class SaleOrderLine(models.Model):
         # One query for the requested quantities of all lines, not one per line.
         requested = self._get_return_requested_qties()
         refunded_qties = self.env["sale.order.refund.line"]._get_refunded_quantities(self.order_id)
+        # Units exchanged for another variant count as refunded: said apart.
+        exchanged_qties = (
+            self.order_id.sudo()
+            .refund_ledger_ids.filtered(lambda entry: entry.kind == "exchange")
+            ._get_quantities()
+        )
         for line in self:
             if line.product_id.type in ("product", "consu"):
                 delivered = line._get_return_delivered_qty()
@@ -143,7 +150,8 @@ class SaleOrderLine(models.Model):
                 {
                     "line": line,
                     "delivered": delivered,
-                    "refunded": refunded,
+                    "refunded": refunded - exchanged_qties.get(line.id, 0.0),
+                    "exchanged": exchanged_qties.get(line.id, 0.0),
                     "returnable": returnable,
                     "refusal": refusal,
                 }
@@ -210,9 +218,11 @@ class SaleOrderLine(models.Model):
                   GROUP BY rl.sale_line_id) requested ON requested.sale_line_id = line.id
          LEFT JOIN (SELECT ledger.sale_line_id, SUM(ledger.quantity) AS qty
                       FROM sale_order_refund_line ledger
-                      JOIN payment_transaction refund ON refund.id = ledger.refund_id
+                 LEFT JOIN payment_transaction refund ON refund.id = ledger.refund_id
                      WHERE ledger.sale_line_id IN %(lines)s
-                       AND (refund.state IN %(holding)s
+                       -- exchanged units hold without a refund
+                       AND (ledger.refund_id IS NULL
+                            OR refund.state IN %(holding)s
                             -- a split refund's lines hold while any part does
                             OR EXISTS (SELECT 1 FROM payment_transaction part
                                         WHERE part.refund_first_id = refund.id

@@ -21,6 +21,9 @@ LEDGER_KINDS = [
     ("shipping", "Shipping"),
     ("discount", "Discount"),
     ("amount", "Amount"),
+    # Units exchanged for another variant (no refund), or the price difference
+    # the customer got back for them (with the refund that paid it).
+    ("exchange", "Exchange"),
 ]
 
 
@@ -31,10 +34,10 @@ class SaleOrderRefundLine(models.Model):
 
     refund_id = fields.Many2one(
         "payment.transaction",
-        required=True,
         readonly=True,
         index=True,
         ondelete="cascade",
+        help="Empty for units exchanged: they hold while their return request is open or done.",
     )
     order_id = fields.Many2one(
         "sale.order",
@@ -78,6 +81,14 @@ class SaleOrderRefundLine(models.Model):
         related="refund_id.state", depends=["refund_id"], string="Refund Status"
     )
 
+    _sql_constraints = [
+        (
+            "refund_or_exchange",
+            "CHECK(refund_id IS NOT NULL OR kind = 'exchange')",
+            "A refund ledger line belongs to a refund, or holds exchanged units.",
+        ),
+    ]
+
     # ------------------------------------------------------------------
     # Only the refund code writes the ledger
     # ------------------------------------------------------------------
@@ -103,7 +114,8 @@ class SaleOrderRefundLine(models.Model):
     # ------------------------------------------------------------------
 
     def _filter_holding(self):
-        """The lines of refunds that hold money back (not cancelled). A refund
+        """The lines of refunds that hold money back (not cancelled), and the
+        exchanged units. A refund
         split over several payments keeps the lines of the split: they hold
         while any refund of it does (one cancelled, another paid)."""
 
@@ -112,7 +124,8 @@ class SaleOrderRefundLine(models.Model):
                 other.state in REFUND_RESERVING_STATES for other in refund.refund_split_ids
             )
 
-        return self.filtered(lambda line: holds(line.refund_id))
+        # Exchanged units hold until their request lets them go (_release).
+        return self.filtered(lambda line: not line.refund_id or holds(line.refund_id))
 
     def _get_quantities(self):
         """{sale.order.line id: quantity} of these ledger lines."""
@@ -142,7 +155,9 @@ class SaleOrderRefundLine(models.Model):
         return left
 
     @api.model
-    def _prepare_lines(self, order, line_quantities, amount=None, return_request=None):
+    def _prepare_lines(
+        self, order, line_quantities, amount=None, return_request=None, exchange_differences=None
+    ):
         """Ledger values of a refund of ``amount`` of ``order``: {sale.order.line:
         quantity} with each line's amount, or, without lines, ``amount`` on a
         line of its own. When the lines cost more or less than what the refund
@@ -163,6 +178,15 @@ class SaleOrderRefundLine(models.Model):
             }
             for line, qty in (line_quantities or {}).items()
             if qty
+        ] + [
+            {
+                "order_id": order.id,
+                "sale_line_id": entry["sale_line"].id,
+                "kind": "exchange",
+                "amount": currency.round(entry["amount"]),
+                "return_request_id": request_id,
+            }
+            for entry in exchange_differences or []
         ]
         if amount is not None or not values:
             difference = currency.round((amount or 0.0) - sum(v["amount"] for v in values))

@@ -16,6 +16,8 @@ STATES = [
     ("approved", "Approved"),
     ("received", "Received"),
     ("refunded", "Refunded"),
+    # Received, and nothing to refund: every product was exchanged at its price.
+    ("exchanged", "Exchanged"),
     ("rejected", "Rejected"),
     ("cancelled", "Cancelled"),
 ]
@@ -23,6 +25,11 @@ STATES = [
 OPEN_STATES = ("requested", "approved", "received")
 # Written by the request's own actions and the refund code only.
 REQUEST_REFUND_FIELDS = frozenset({"state", "refund_transaction_ids"})
+# What an exchange refunds and ships: written by the form's checks and the
+# request's own actions only.
+LINE_EXCHANGE_FIELDS = frozenset(
+    {"resolution", "exchange_product_id", "exchange_price_unit", "exchange_difference"}
+)
 
 
 class SaleReturnRequest(models.Model):
@@ -101,6 +108,15 @@ class SaleReturnRequest(models.Model):
         "stock.picking", "return_request_id", string="Return Transfers", readonly=True
     )
     picking_count = fields.Integer(compute="_compute_picking_count")
+    exchange_picking_ids = fields.One2many(
+        "stock.picking",
+        "exchange_request_id",
+        string="Exchange Deliveries",
+        readonly=True,
+        help="The deliveries of the variants the customer takes in exchange.",
+    )
+    exchange_picking_count = fields.Integer(compute="_compute_picking_count")
+    has_exchange = fields.Boolean(compute="_compute_has_exchange")
     is_partially_received = fields.Boolean(compute="_compute_is_partially_received")
     refund_amount = fields.Monetary(
         compute="_compute_refund_amount",
@@ -156,10 +172,16 @@ class SaleReturnRequest(models.Model):
     def _search_reason_ids(self, operator, value):
         return [("line_ids.reason_id", operator, value)]
 
-    @api.depends("picking_ids")
+    @api.depends("picking_ids", "exchange_picking_ids")
     def _compute_picking_count(self):
         for request in self:
             request.picking_count = len(request.picking_ids)
+            request.exchange_picking_count = len(request.exchange_picking_ids)
+
+    @api.depends("line_ids.resolution")
+    def _compute_has_exchange(self):
+        for request in self:
+            request.has_exchange = "exchange" in request.line_ids.mapped("resolution")
 
     @api.depends("state", "line_ids.quantity_received")
     def _compute_is_partially_received(self):
@@ -218,6 +240,9 @@ class SaleReturnRequest(models.Model):
             # created even when the approver has no inventory rights.
             request.sudo()._fit_to_what_is_left()
             request.sudo()._create_return_pickings()
+            self.env["sale.return.exchange"].sudo().with_company(request.company_id)._reserve(
+                request.sudo()
+            )
         self._set_state("approved")
         return True
 
@@ -239,6 +264,7 @@ class SaleReturnRequest(models.Model):
         for request in self:
             request._check_state("requested", "approved")
             request.sudo()._cancel_open_pickings()
+            self.env["sale.return.exchange"].sudo()._release(request.sudo())
         self.write({"reject_reason": reason.strip()})
         self._set_state("rejected")
         return True
@@ -247,6 +273,7 @@ class SaleReturnRequest(models.Model):
         for request in self:
             request._check_state("requested", "approved")
             request.sudo()._cancel_open_pickings()
+            self.env["sale.return.exchange"].sudo()._release(request.sudo())
         self._set_state("cancelled")
         return True
 
@@ -323,12 +350,19 @@ class SaleReturnRequest(models.Model):
 
     def action_view_pickings(self):
         self.ensure_one()
+        return self._get_pickings_action(self.picking_ids)
+
+    def action_view_exchange_pickings(self):
+        self.ensure_one()
+        return self._get_pickings_action(self.exchange_picking_ids)
+
+    def _get_pickings_action(self, pickings):
         action = self.env["ir.actions.actions"]._for_xml_id("stock.action_picking_tree_all")
-        action["domain"] = [("id", "in", self.picking_ids.ids)]
+        action["domain"] = [("id", "in", pickings.ids)]
         action["context"] = {"create": False}
-        if len(self.picking_ids) == 1:
+        if len(pickings) == 1:
             action["views"] = [(False, "form")]
-            action["res_id"] = self.picking_ids.id
+            action["res_id"] = pickings.id
         return action
 
     # ------------------------------------------------------------------
@@ -414,7 +448,8 @@ class SaleReturnRequest(models.Model):
                 self.order_id, self._get_refund_line_quantities()
             ).items()
         )
-        total = refunded + left
+        differences = self.env["sale.return.exchange"]._get_differences_left(self)
+        total = refunded + left + sum(entry["amount"] for entry in differences)
         return self.currency_id.round(total) if self.currency_id else total
 
     def _create_return_pickings(self):
@@ -486,7 +521,8 @@ class SaleReturnRequest(models.Model):
             ]
         )
         claimed = {}
-        for line in others.line_ids:
+        # An approved exchange is in the ledger already (left_to_refund).
+        for line in others.line_ids.filtered(lambda ln: ln.resolution != "exchange"):
             # A received request refunds what came back; an approved one, what is coming.
             expected = line.quantity
             if line.request_id.state == "received":
@@ -536,10 +572,16 @@ class SaleReturnRequest(models.Model):
                 )
             )
         for line, qty in new_quantities.items():
-            if qty:
-                line.quantity = qty
-            else:
+            if not qty:
                 line.unlink()
+                continue
+            vals = {"quantity": qty}
+            if line.resolution == "exchange":
+                # The difference the customer gets back follows the quantity.
+                vals["exchange_difference"] = self.currency_id.round(
+                    line.exchange_difference * qty / line.quantity
+                )
+            as_refund_engine(line).write(vals)
         self.message_post(
             body=_(
                 "Approved for what is left: since it was asked, some of these products were "
@@ -572,7 +614,18 @@ class SaleReturnRequest(models.Model):
             if any(p.state not in ("done", "cancel") for p in request.picking_ids):
                 continue
             if any(line.quantity_received > 0 for line in request.line_ids):
-                request._set_state("received")
+                # Only exchanges at their price: nothing for the Refund button.
+                exchanged_only = request.has_exchange and not request._get_money_left()
+                request._set_state("exchanged" if exchanged_only else "received")
+
+    def _get_money_left(self):
+        """Whether a refund of this request has anything to give back: received
+        products returned for money, or an exchange's price difference."""
+        self.ensure_one()
+        return bool(
+            self._get_refund_line_quantities()
+            or self.env["sale.return.exchange"]._get_differences_left(self)
+        )
 
     # ------------------------------------------------------------------
     # Creation from the online form
@@ -611,8 +664,10 @@ class SaleReturnRequest(models.Model):
         """Check a submission of the online form and return the request values.
 
         ``lines`` maps sale.order.line ids to ``{"quantity": float, "reason":
-        sale.return.reason, "note": str}``: each product returned has its own
-        reason (one of the order's website) and an optional note. Every rule
+        sale.return.reason, "note": str}``, and ``"exchange":
+        product.product`` for a product exchanged for another variant rather
+        than refunded: each product returned has its own reason (one of the
+        order's website) and an optional note. Every rule
         of the return policy is checked here; anything wrong raises a
         UserError/ValidationError whose message is shown on the form.
         """
@@ -672,17 +727,21 @@ class SaleReturnRequest(models.Model):
                         qty="%g" % returnable,
                     )
                 )
-            lines_vals.append(
-                (
-                    0,
-                    0,
-                    dict(
-                        self._prepare_line_reason_vals(product, values, reasons),
-                        sale_line_id=line.id,
-                        quantity=qty,
-                    ),
-                )
+            line_vals = dict(
+                self._prepare_line_reason_vals(product, values, reasons),
+                sale_line_id=line.id,
+                quantity=qty,
             )
+            if "exchange" in values:
+                variant = values["exchange"]
+                if not isinstance(variant, models.BaseModel) or variant._name != "product.product":
+                    raise ValidationError(
+                        _("This form could not be read: please fill it in again.")
+                    )
+                line_vals.update(
+                    self.env["sale.return.exchange"]._prepare_line_vals(line, variant, qty)
+                )
+            lines_vals.append((0, 0, line_vals))
         if not lines_vals:
             raise ValidationError(_("Please enter the quantity of at least one product to return."))
         recent = self.search_count(
@@ -817,6 +876,37 @@ class SaleReturnRequestLine(models.Model):
         "sale.return.reason", required=True, index=True, ondelete="restrict"
     )
     note = fields.Char(help="The customer's note on this product.")
+    resolution = fields.Selection(
+        [("refund", "Refund"), ("exchange", "Exchange")],
+        required=True,
+        readonly=True,
+        default="refund",
+        help="What the customer asked for: their money back, or another variant of the product.",
+    )
+    exchange_product_id = fields.Many2one(
+        "product.product",
+        string="Exchange For",
+        readonly=True,
+        ondelete="restrict",
+        help="The variant the customer takes instead of the one returned.",
+    )
+    exchange_price_unit = fields.Float(
+        string="Exchange Unit Price",
+        digits="Product Price",
+        readonly=True,
+        help="What one unit of that variant cost when the customer asked, discount included, "
+        "taxes as on the order line.",
+    )
+    exchange_difference = fields.Monetary(
+        string="Price Difference",
+        readonly=True,
+        help="What the customer gets back because the variant costs less, taxes included.",
+    )
+    exchange_refused = fields.Boolean(
+        string="Refunded Instead",
+        readonly=True,
+        help="The variant could no longer be reserved: this product is refunded instead.",
+    )
     quantity_received = fields.Float(
         string="Received",
         digits="Product Unit of Measure",
@@ -868,9 +958,43 @@ class SaleReturnRequestLine(models.Model):
     def _compute_quantity_refunded(self):
         for line in self:
             ledger = line.request_id.refund_ledger_ids._filter_holding().filtered(
-                lambda entry, sl=line.sale_line_id: entry.sale_line_id == sl
+                lambda entry, sl=line.sale_line_id: (
+                    entry.sale_line_id == sl and entry.kind != "exchange"
+                )
             )
             line.quantity_refunded = sum(ledger.mapped("quantity"))
+
+    def write(self, vals):
+        # The exchange decides what ships and what is refunded: set by the
+        # form's checks and the request's actions only.
+        if LINE_EXCHANGE_FIELDS.intersection(vals) and not is_refund_engine(self.env):
+            raise AccessError(_("Exchanges are chosen by customers on the online return form."))
+        return super().write(vals)
+
+    def action_refund_instead(self):
+        """Refund this product instead of exchanging it: its variant can no
+        longer be reserved. The customer's approval e-mail says so."""
+        for line in self:
+            line.request_id._check_state("requested")
+            if line.resolution != "exchange":
+                raise UserError(
+                    _("%s is refunded already, not exchanged.", line.product_id.display_name)
+                )
+        for line in self:
+            variant = line.exchange_product_id.display_name
+            as_refund_engine(line.sudo()).write(
+                {"resolution": "refund", "exchange_refused": True, "exchange_difference": 0.0}
+            )
+            line.request_id.message_post(
+                body=_(
+                    "%(product)s will be refunded: %(variant)s could not be reserved for the "
+                    "exchange.",
+                    product=line.product_id.display_name,
+                    variant=variant,
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
 
     def _get_refund_quantity(self):
         """What is left to refund for this line: received (and requested),
@@ -878,6 +1002,10 @@ class SaleReturnRequestLine(models.Model):
         than the order's refund ledger has left of the order line (the
         Refund window, another return)."""
         self.ensure_one()
+        if self.resolution == "exchange":
+            # Exchanged, not refunded: only its price difference is (see
+            # sale.return.exchange._get_differences_left).
+            return 0.0
         sale_line = self.sale_line_id
         rounding = sale_line.product_uom.rounding
         qty = min(self.quantity, self.quantity_received) - self.quantity_refunded

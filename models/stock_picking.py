@@ -11,8 +11,17 @@ class StockPicking(models.Model):
         "second validation never tells them twice.",
     )
     return_request_id = fields.Many2one("sale.return.request", index=True, readonly=True)
+    exchange_request_id = fields.Many2one(
+        "sale.return.request",
+        string="Exchange Of",
+        index=True,
+        readonly=True,
+        copy=False,
+        help="The return request whose exchanged variants this delivery ships.",
+    )
 
     def _action_done(self):
+        self.env["sale.return.exchange"].sudo()._check_can_ship(self.sudo())
         res = super()._action_done()
         # Backorders copy return_request_id, so every part reports here.
         # The warehouse user validating the receipt may not edit requests.

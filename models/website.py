@@ -48,6 +48,17 @@ class Website(models.Model):
         default=30,
         help="Days after the delivery during which products can be returned; 0 means no limit.",
     )
+    return_exchange_shipping = fields.Selection(
+        [
+            ("received", "When the returned products are received"),
+            ("approval", "At once, when the return is approved"),
+        ],
+        string="Ship Exchanges",
+        required=True,
+        default="received",
+        help="When the variant a customer takes in exchange leaves the warehouse. It is "
+        "reserved as soon as the return is approved either way.",
+    )
     # A guest's "Return an order" page e-mails a link; these limit how often.
     return_lookup_limit_per_address = fields.Integer(
         "Return Lookups per E-mail Address",

@@ -40,6 +40,13 @@ class SaleReturnReport(models.Model):
     qty_refunded = fields.Float(
         string="Refunded Qty", digits="Product Unit of Measure", readonly=True
     )
+    resolution = fields.Selection(
+        [("refund", "Refund"), ("exchange", "Exchange")], string="Refund or Exchange", readonly=True
+    )
+    exchange_product_id = fields.Many2one("product.product", string="Exchanged For", readonly=True)
+    qty_exchanged = fields.Float(
+        string="Exchanged Qty", digits="Product Unit of Measure", readonly=True
+    )
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
@@ -66,7 +73,14 @@ class SaleReturnReport(models.Model):
                        line.quantity / line_uom.factor * product_uom.factor AS product_qty,
                        COALESCE(received.qty, 0.0) AS qty_received,
                        COALESCE(line.quantity_refunded, 0.0)
-                           / line_uom.factor * product_uom.factor AS qty_refunded
+                           / line_uom.factor * product_uom.factor AS qty_refunded,
+                       line.resolution,
+                       line.exchange_product_id,
+                       CASE WHEN line.resolution = 'exchange'
+                                 AND request.state IN ('approved', 'received', 'refunded',
+                                                       'exchanged')
+                            THEN line.quantity / line_uom.factor * product_uom.factor
+                            ELSE 0.0 END AS qty_exchanged
                   FROM sale_return_request_line line
                   JOIN sale_return_request request ON request.id = line.request_id
                   JOIN sale_order sale ON sale.id = request.order_id

@@ -32,6 +32,7 @@ from . import test_refund_tour
 from . import test_refund_wizard
 from . import test_return_access
 from . import test_return_concurrency
+from . import test_return_exchange
 from . import test_return_line_reasons
 from . import test_return_lookup
 from . import test_return_migration

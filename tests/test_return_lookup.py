@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from flectra import fields
+from flectra.addons.mail.tests.common import MockEmail
 from flectra.exceptions import UserError, ValidationError
 from flectra.tests import tagged
 
@@ -156,6 +157,30 @@ class TestReturnLookup(LookupMixin, ReturnCase):
             {line.id: {"quantity": 1, "reason": self.reason}}, token="5a3e" * 8
         )
         self.assertEqual(again, first, "a double click finds the first request")
+
+
+@tagged("post_install", "-at_install")
+class TestReturnLookupInOrderEmail(MockEmail, ReturnCase):
+    """The order confirmation e-mail, which a guest keeps, links the page."""
+
+    def _confirmation_body(self, order):
+        with self.mock_mail_gateway():
+            order._send_order_confirmation_mail()
+        return self._mails[-1]["body"]
+
+    def test_confirmation_email_of_a_web_order_links_return_an_order(self):
+        order = self._delivered_order()
+        body = self._confirmation_body(order)
+        self.assertIn("o_wsoh_return_lookup_mail_link", body)
+        self.assertIn("%s/shop/return" % order.get_base_url(), body)
+
+    def test_no_link_where_the_website_takes_no_online_returns_or_for_a_quotation(self):
+        order = self._delivered_order()
+        self.website.allow_online_returns = False
+        self.assertNotIn("/shop/return", self._confirmation_body(order))
+        self.website.allow_online_returns = True
+        quotation = self._create_web_order()
+        self.assertFalse(quotation._get_return_lookup_url())
 
 
 @tagged("post_install", "-at_install")

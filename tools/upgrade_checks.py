@@ -186,6 +186,27 @@ def approved_returns_have_their_slip():
     assert approved[0].name in slip._render_qweb_html(approved[:1].ids)[0].decode()
 
 
+@check(since="2.0.1.5.0")
+def return_emails_and_lines_know_exchanges():
+    """2.0.1.5.0: the return e-mail templates nobody edited say which products
+    are exchanged, in English and in their shipped translations; every
+    existing request line is a refund; an approved request still approves,
+    reject and refund."""
+    for state in ("requested", "approved", "received", "refunded", "rejected", "cancelled"):
+        template = env.ref("website_sale_order_handling.mail_template_return_%s" % state)
+        assert "exchange_product_id" in template.body_html, state
+        french = template.with_context(lang="fr_FR").body_html
+        if env["res.lang"]._lang_get("fr_FR"):
+            assert "exchange_product_id" in french, "fr: %s" % state
+    assert env.ref("website_sale_order_handling.mail_template_return_exchanged")
+    lines = env["sale.return.request.line"].search([])
+    assert lines and set(lines.mapped("resolution")) == {"refund"}, lines.mapped("resolution")
+    request = env["sale.return.request"].search([("state", "=", "requested")], limit=1)
+    if request:
+        request.action_approve()
+        assert request.state == "approved" and not request.exchange_picking_ids
+
+
 @check(since="2.0.1.3.0")
 def captured_payments_are_sealed():
     """2.0.1.3.0: every payment captured before the upgrade has its capture seal

@@ -76,4 +76,51 @@ tour.register('wsoh_return_products', {
         run: function () {},
     },
 ]);
+
+// An exchange on the portal form: another size instead of the money back.
+// Started by the test at the order's return form.
+tour.register('wsoh_return_exchange', {
+    test: true,
+}, [
+    {
+        content: "the dearer size is named, not offered",
+        trigger: '.o_wsoh_return_exchange_dearer:contains("(L)")',
+        run: function () {
+            if ($('select[name^="exchange_"] option:contains("(L)")').length) {
+                console.error('A dearer size is offered in exchange.');
+            }
+        },
+    },
+    {
+        content: "return one shirt",
+        trigger: 'tr.o_wsoh_return_line input[name^="qty_"]',
+        run: 'text 1',
+    },
+    {
+        content: "give the reason",
+        trigger: 'tr.o_wsoh_return_line_reason select[name^="reason_"]',
+        run: 'text Damaged or defective',
+    },
+    {
+        content: "take the smaller size instead of a refund",
+        trigger: 'select[name^="exchange_"]:has(option:contains("Exchange for Tour Shirt (S)"))',
+        run: function () {
+            var $select = $('select[name^="exchange_"]');
+            var $option = $select.find('option').filter(function () {
+                return $(this).text().indexOf('Tour Shirt (S)') !== -1;
+            });
+            $select.val($option.val()).trigger('change');
+        },
+    },
+    {
+        content: "send the request",
+        trigger: 'button.o_wsoh_return_submit',
+    },
+    {
+        content: "the request shows the exchange and the difference paid back",
+        trigger: '.o_wsoh_return_confirmation:contains("registered")',
+        extra_trigger: 'tr.o_wsoh_return_request_line .o_wsoh_return_line_resolution:contains("Exchange for"):contains("(S)")',
+        run: function () {},
+    },
+]);
 });
