@@ -83,5 +83,10 @@ def reload_unedited_templates(cr, templates, shipped):
         """,
         (tuple(unedited.values()),),
     )
+    # Still the add-on's own: the next version's upgrade may reload them too.
+    cr.execute(
+        "UPDATE mail_template SET write_date = create_date WHERE id IN %s",
+        (tuple(unedited.values()),),
+    )
     api.Environment(cr, SUPERUSER_ID, {})["mail.template"].invalidate_cache()
     _logger.info("E-mail templates given this version's body: %s", sorted(unedited))

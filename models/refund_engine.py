@@ -402,6 +402,7 @@ class RefundEngine(models.AbstractModel):
         if order.currency_id.compare_amounts(amount, 0.0) <= 0:
             raise UserError(_("The amount to refund must be positive."))
         self._check_allocation(order, payments, amount)
+        self._check_exchanges_kept(order, payments, amount)
         return self._create_draft_refunds(order, payments, amount, self.env["account.move"])
 
     @api.model
@@ -459,6 +460,9 @@ class RefundEngine(models.AbstractModel):
             self._get_line_amount(line, qty) for line, qty in line_quantities.items()
         ) + sum(entry["amount"] for entry in exchange_differences)
         self._check_allocation(order, payments, amount)
+        self._check_exchanges_kept(
+            order, payments, amount, sum(entry["amount"] for entry in exchange_differences)
+        )
         credit_notes = self.env["account.move"]
         if order._get_posted_invoices():
             credit_notes = self._create_credit_note(
@@ -529,10 +533,14 @@ class RefundEngine(models.AbstractModel):
             amount = (
                 payment._get_order_refundable_amount(order) if order else payment.refundable_amount
             )
+            if order and self.env["sale.return.exchange"]._get_kept_amount(order):
+                # Not what paid for the variants the customer took in exchange.
+                amount = min(amount, order._get_online_refundable_amount())
         amount = payment.currency_id.round(amount)
         self._check_refundable(payment, amount, order)
         ledger = None
         if order:
+            self._check_exchanges_kept(order, order._get_online_payments(), amount)
             ledger = self.env["sale.order.refund.line"]._prepare_lines(order, None, amount)
         return self._create_draft_refund(payment, amount, None, order, ledger)
 
@@ -807,6 +815,23 @@ class RefundEngine(models.AbstractModel):
         for payment, part in self._allocate(order, payments, amount):
             self._check_refundable(payment, part, order)
 
+    def _check_exchanges_kept(self, order, payments, amount, differences=0.0):
+        """What paid for the variants the customer took in exchange never goes
+        back: ``amount`` fits in what the order has left but them, plus
+        ``differences``, the exchanges' price differences it refunds."""
+        if not self.env["sale.return.exchange"]._get_kept_amount(order):
+            return
+        left = order._get_online_refundable_amount(payments) + differences
+        if order.currency_id.compare_amounts(amount, left) > 0:
+            raise UserError(
+                _(
+                    "%(order)s has %(left)s left to refund: the rest paid for the products "
+                    "the customer took in exchange.",
+                    order=order.name,
+                    left=left,
+                )
+            )
+
     # --- What lines cost -------------------------------------------------------
 
     @api.model
@@ -865,7 +890,10 @@ class RefundEngine(models.AbstractModel):
         credited = order.invoice_ids.filtered(
             lambda move: move.move_type == "out_refund" and move.state != "cancel"
         )
-        if not credited:
+        exchanged = order.sudo().refund_ledger_ids.filtered(
+            lambda entry: entry.kind == "exchange" and not entry.refund_id
+        )
+        if not credited and not exchanged:
             today = fields.Date.context_today(order)
             return invoices._reverse_moves(
                 [
@@ -873,12 +901,15 @@ class RefundEngine(models.AbstractModel):
                     for invoice in invoices
                 ]
             )
-        # Part of it was credited already (a return): credit the rest by line.
+        # Part of it was credited already (a return), or exchanged (the
+        # customer keeps the variant): credit the rest by line.
+        left = self.env["sale.order.refund.line"]._get_left_quantities(order)
         quantities = {
-            line: line.qty_invoiced
+            line: min(line.qty_invoiced, left.get(line, 0.0)) if exchanged else line.qty_invoiced
             for line in order.order_line
             if not line.display_type and line.qty_invoiced > 0
         }
+        quantities = {line: qty for line, qty in quantities.items() if qty > 0}
         if not quantities:
             return self.env["account.move"]
         return self._create_credit_note(order, quantities)
@@ -908,6 +939,10 @@ class RefundEngine(models.AbstractModel):
                             name=entry["name"],
                             price_unit=entry["price_unit"],
                             discount=0.0,
+                            # A price given back, not units: the order line's
+                            # invoiced quantity stays (the credit note is the
+                            # refund's, not among the order's invoices).
+                            sale_line_ids=[(5, 0, 0)],
                         ),
                     )
                     for entry in differences or []

@@ -236,11 +236,13 @@ class ReturnExchange(models.AbstractModel):
         """The new delivery of ``lines``' variants, through the warehouse's
         routes (its pick and pack steps too), reserved; raises if it is not."""
         order = request.order_id
+        # Not linked to the order (sale_id): sale_stock would add the
+        # variant to the order as a line of its own when it ships, and count
+        # the delivery among the order's deliveries to return from.
         group = self.env["procurement.group"].create(
             {
                 "name": "%s: %s" % (request.name, order.name),
                 "move_type": "direct",
-                "sale_id": order.id,
                 "partner_id": order.partner_shipping_id.id,
             }
         )
@@ -290,14 +292,18 @@ class ReturnExchange(models.AbstractModel):
         """Cancel ``request``'s exchange delivery and free its units in the
         ledger. A delivery already shipped cannot be taken back."""
         pickings = request.exchange_picking_ids
-        if pickings.filtered(lambda picking: picking.state == "done"):
+        shipped = pickings.filtered(
+            lambda picking: picking.state == "done" and picking.location_dest_id.usage == "customer"
+        )
+        if shipped:
             raise UserError(
                 _(
                     "The exchange of %s was already shipped: the request cannot be stopped.",
                     request.name,
                 )
             )
-        pickings.action_cancel()
+        # A pick done already leaves the variant in the output area, to put back.
+        pickings.filtered(lambda picking: picking.state != "done").action_cancel()
         as_refund_engine(
             request.refund_ledger_ids.filtered(
                 lambda entry: entry.kind == "exchange" and not entry.refund_id
@@ -327,6 +333,51 @@ class ReturnExchange(models.AbstractModel):
                         name=request.name,
                     )
                 )
+
+    @api.model
+    def _fit_to_receipt(self, request):
+        """Once ``request``'s returns are closed, exchange only what came back:
+        each exchange line's units in the ledger and on its delivery go down
+        to what was received (a partial receipt whose rest was dropped). The
+        price difference follows (see _get_differences_left)."""
+        for line in request.line_ids.filtered(lambda ln: ln.resolution == "exchange"):
+            received = min(line.quantity_received, line.quantity)
+            entry = request.refund_ledger_ids.filtered(
+                lambda e, sl=line.sale_line_id: (
+                    e.kind == "exchange" and not e.refund_id and e.sale_line_id == sl
+                )
+            )
+            rounding = line.product_uom.rounding
+            if (
+                not entry
+                or float_compare(entry.quantity, received, precision_rounding=rounding) <= 0
+            ):
+                continue
+            as_refund_engine(entry).write({"quantity": received})
+            moves = request.exchange_picking_ids.move_lines.filtered(
+                lambda m, p=line.exchange_product_id: (
+                    m.product_id == p and m.state not in ("done", "cancel")
+                )
+            )
+            for move in moves:
+                qty = line.product_uom._compute_quantity(received, move.product_uom)
+                move._do_unreserve()
+                if float_compare(qty, 0.0, precision_rounding=move.product_uom.rounding) <= 0:
+                    move._action_cancel()
+                else:
+                    move.product_uom_qty = qty
+            moves.filtered(lambda m: m.state not in ("done", "cancel"))._action_assign()
+            request.message_post(
+                body=_(
+                    "%(product)s: %(received)s of %(asked)s came back, so %(received)s "
+                    "%(variant)s will be shipped in exchange.",
+                    product=line.product_id.display_name,
+                    received="%g" % received,
+                    asked="%g" % line.quantity,
+                    variant=line.exchange_product_id.display_name,
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
 
     @api.model
     def _get_differences_left(self, request):
@@ -375,18 +426,14 @@ class ReturnExchange(models.AbstractModel):
     @api.model
     def _get_kept_amount(self, order):
         """What the variants ``order``'s customer took in exchange are worth,
-        taxes included: the exchanged units' price, less the differences the
-        customer gets back. Refunds by amount leave it out."""
-        entries = order.sudo().refund_ledger_ids.filtered(
-            lambda entry: entry.kind == "exchange" and not entry.refund_id
-        )
-        if not entries:
+        taxes included: the exchanged units' price, less the differences
+        already refunded for them (a difference not refunded yet is still the
+        customer's). Order refunds leave it out."""
+        ledger = order.sudo().refund_ledger_ids.filtered(lambda e: e.kind == "exchange")
+        units = ledger.filtered(lambda e: not e.refund_id)
+        if not units:
             return 0.0
         engine = self.env["sale.order.refund.engine"]
-        paid = sum(engine._get_line_amount(e.sale_line_id, e.quantity) for e in entries)
-        differences = sum(
-            entries.return_request_id.line_ids.filtered(
-                lambda line: line.resolution == "exchange"
-            ).mapped("exchange_difference")
-        )
-        return paid - differences
+        paid = sum(engine._get_line_amount(e.sale_line_id, e.quantity) for e in units)
+        refunded = sum((ledger - units)._filter_holding().mapped("amount"))
+        return max(paid - refunded, 0.0)

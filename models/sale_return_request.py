@@ -614,6 +614,7 @@ class SaleReturnRequest(models.Model):
             if any(p.state not in ("done", "cancel") for p in request.picking_ids):
                 continue
             if any(line.quantity_received > 0 for line in request.line_ids):
+                self.env["sale.return.exchange"]._fit_to_receipt(request)
                 # Only exchanges at their price: nothing for the Refund button.
                 exchanged_only = request.has_exchange and not request._get_money_left()
                 request._set_state("exchanged" if exchanged_only else "received")

@@ -16,8 +16,8 @@ class StockPicking(models.Model):
         string="Exchange Of",
         index=True,
         readonly=True,
-        copy=False,
-        help="The return request whose exchanged variants this delivery ships.",
+        help="The return request whose exchanged variants this delivery ships "
+        "(its backorders too).",
     )
 
     def _action_done(self):

@@ -179,7 +179,7 @@ class TestReturnExchange(ExchangeMixin, RefundCase):
         delivery = request.exchange_picking_ids
         self.assertEqual(len(delivery), 1)
         self.assertNotIn(delivery, deliveries)
-        self.assertIn(delivery, order.picking_ids, "the order shows the exchange delivery")
+        self.assertNotIn(delivery, order.picking_ids, "sale_stock would add the variant as a line")
         self.assertEqual(delivery.picking_type_code, "outgoing")
         self.assertEqual(delivery.partner_id, order.partner_shipping_id)
         self.assertEqual(delivery.state, "assigned")
@@ -211,6 +211,12 @@ class TestReturnExchange(ExchangeMixin, RefundCase):
         self.assertEqual(pick.state, "assigned", "the variant is reserved in stock")
         self.assertEqual(ship.state, "waiting")
         self.assertEqual(ship.partner_id, order.partner_shipping_id)
+        # The warehouse picked it; the request may still be rejected.
+        pick.move_lines.quantity_done = 1.0
+        pick._action_done()
+        request.action_reject("Not sent back")
+        self.assertEqual(ship.state, "cancel")
+        self.assertFalse(self._ledger(order, kind="exchange"))
 
     def test_ledger_counts_exchanged_units_so_no_door_refunds_them(self):
         order, _tx = self._delivered_shirts("M", qty=2)
@@ -221,11 +227,43 @@ class TestReturnExchange(ExchangeMixin, RefundCase):
         self.assertFalse(units.refund_id)
         left = self.env["sale.order.refund.line"]._get_left_quantities(order)
         self.assertEqual(left[order.order_line], 1.0)
-        # What is left to refund by amount: the shirt not exchanged (50) and
-        # the exchange's difference (10), not the S the customer keeps (40).
-        self.assertAlmostEqual(order._get_online_refundable_amount(), 100.0 - 40.0)
+        # What the order's doors may refund: the shirt not exchanged (50);
+        # the exchange's difference (10) is the request's to refund.
+        self.assertAlmostEqual(order._get_online_refundable_amount(), 50.0)
         with self.assertRaises(UserError):
             self._engine_refund_lines(order, {order.order_line: 2.0})
+        with self.assertRaisesRegex(UserError, "took in exchange"):
+            self._engine_refund(order.with_user(self.refunder), amount=60.0)
+
+    def test_full_refund_before_the_return_arrives_leaves_the_difference_to_the_request(self):
+        order, tx = self._delivered_shirts("M", qty=2)
+        request = self._exchange(order, "S")
+        request.action_approve()
+        self._engine_refund(order.with_user(self.refunder))
+        self.assertAlmostEqual(sum(tx.refund_transaction_ids.mapped("amount")), -50.0)
+        self._receive(request)
+        request.with_user(self.refunder).action_refund()
+        # 50 for the shirt kept back, 10 of difference: the S cost 40.
+        self.assertAlmostEqual(sum(tx.refund_transaction_ids.mapped("amount")), -60.0)
+        self.assertAlmostEqual(order._get_online_refundable_amount(), 0.0)
+        with self.assertRaises(UserError):
+            self._engine_refund(order.with_user(self.refunder), amount=1.0)
+
+    def test_partial_receipt_exchanges_only_what_came_back(self):
+        order, tx = self._delivered_shirts("M", qty=2)
+        request = self._exchange(order, "S", qty=2)
+        request.action_approve()
+        self._receive(request, {self.sizes["M"]: 1.0}, backorder=False)
+        self.assertEqual(request.state, "received")
+        self.assertEqual(self._ledger(order, kind="exchange").quantity, 1.0)
+        delivery = request.exchange_picking_ids
+        self.assertEqual(delivery.move_lines.product_uom_qty, 1.0)
+        self.assertEqual(delivery.state, "assigned")
+        self.assertAlmostEqual(request.refund_amount, 10.0)
+        request.with_user(self.refunder).action_refund()
+        self.assertAlmostEqual(sum(tx.refund_transaction_ids.mapped("amount")), -10.0)
+        # The M the customer kept is neither exchanged nor refunded: it stays paid.
+        self.assertAlmostEqual(order._get_online_refundable_amount(), 50.0)
 
     def test_unreservable_variant_stops_approval_and_refund_instead_turns_it(self):
         order, _tx = self._delivered_shirts("M")
@@ -271,9 +309,11 @@ class TestReturnExchange(ExchangeMixin, RefundCase):
         request = self._exchange(order, "S")
         request.action_approve()
         delivery = request.exchange_picking_ids
+        lines = order.order_line
         delivery.move_lines.quantity_done = 1.0
         delivery._action_done()
         self.assertEqual(delivery.state, "done")
+        self.assertEqual(order.order_line, lines, "the variant is no new line of the order")
 
     # --- 5. Refund the difference ------------------------------------------------------
 
@@ -316,10 +356,15 @@ class TestReturnExchange(ExchangeMixin, RefundCase):
         request.action_approve()
         self._receive(request)
         request.with_user(self.refunder).action_refund()
-        credit_note = order.invoice_ids.filtered(lambda move: move.move_type == "out_refund")
+        # The difference's credit note is the refund's: it credits no units of
+        # the order's line, so the order has nothing to invoice again.
+        credit_note = request.refund_transaction_ids.sudo().refund_move_ids
+        self.assertEqual(credit_note.move_type, "out_refund")
         self.assertEqual(credit_note.state, "posted")
         self.assertAlmostEqual(credit_note.amount_total, 10.0)
         self.assertIn("exchanged for", credit_note.invoice_line_ids.name)
+        self.assertFalse(credit_note.invoice_line_ids.sale_line_ids)
+        self.assertEqual(order.order_line.qty_invoiced, 1.0, "nothing to invoice again")
 
     def test_mixed_request_refunds_one_line_and_the_other_difference(self):
         order, _tx = self._paid_order(lines=[(self.sizes["M"], 2), (self.product, 1)])
