@@ -13,8 +13,9 @@ then times, in the same run and for both order sizes:
 
 * GET  /my/orders/<id>          (native order page, the reference)
 * GET  /my/orders/<id>/return   (the return form)
-* POST /my/orders/<id>/return   (a valid submission, one product exchanged for
-                                 another size, redirect not followed)
+* POST /my/orders/<id>/return   (a valid submission, redirect not followed;
+                                 with WSOH_BENCH_VARIANTS=1, one product
+                                 exchanged for another size)
 
 sequentially and with 4 concurrent clients, and prints medians, ratios to the
 native page of the same size, and SQL queries per request (counted by the
@@ -39,7 +40,13 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADDON = os.path.dirname(HERE)
 MODULE = "website_sale_order_handling"
-DB = os.environ.get("WSOH_BENCH_DB", "wsoh_bench_returns")
+# WSOH_BENCH_VARIANTS=1: every product in three sizes, S (cheaper), M (the
+# one ordered) and L (dearer), all in stock: the form offers an exchange on
+# every line and the POST exchanges one. Its own database.
+VARIANTS = os.environ.get("WSOH_BENCH_VARIANTS") == "1"
+DB = os.environ.get(
+    "WSOH_BENCH_DB", "wsoh_bench_returns_sizes" if VARIANTS else "wsoh_bench_returns"
+)
 ORDERS = 12  # per order size
 SIZES = (3, 60)  # lines per order
 SEQUENTIAL_RUNS = 20  # per order size
@@ -129,22 +136,26 @@ for size in __SIZES__:
             "email": "bench%s@example.com" % size,
             "groups_id": [(6, 0, [env.ref("base.group_portal").id])]})
         user.partner_id.country_id = env.ref("base.be")
-        # Each product in three sizes, all in stock: the form offers the
-        # cheaper one in exchange and names the dearer one.
-        sizes = env["product.attribute"].search([("name", "=", "Bench Size")]) or env[
-            "product.attribute"].create({"name": "Bench Size", "value_ids": [
-                (0, 0, {"name": name}) for name in ("S", "M", "L")]})
-        templates = env["product.template"].create([
-            {"name": "Bench Lamp %s-%s" % (size, i), "type": "product", "list_price": 20 + i,
-             "is_published": True, "attribute_line_ids": [(0, 0, {
-                 "attribute_id": sizes.id, "value_ids": [(6, 0, sizes.value_ids.ids)]})]}
-            for i in range(size)])
-        for value in templates.attribute_line_ids.product_template_value_ids:
-            value.price_extra = {"S": -2.0, "L": 2.0}.get(value.name, 0.0)
-        for variant in templates.product_variant_ids:
+        if __VARIANTS__:
+            sizes = env["product.attribute"].search([("name", "=", "Bench Size")]) or env[
+                "product.attribute"].create({"name": "Bench Size", "value_ids": [
+                    (0, 0, {"name": name}) for name in ("S", "M", "L")]})
+            templates = env["product.template"].create([
+                {"name": "Bench Lamp %s-%s" % (size, i), "type": "product",
+                 "list_price": 20 + i, "is_published": True, "attribute_line_ids": [(0, 0, {
+                     "attribute_id": sizes.id, "value_ids": [(6, 0, sizes.value_ids.ids)]})]}
+                for i in range(size)])
+            for value in templates.attribute_line_ids.product_template_value_ids:
+                value.price_extra = {"S": -2.0, "L": 2.0}.get(value.name, 0.0)
+            variants = templates.product_variant_ids
+            products = variants.filtered(
+                lambda v: v.product_template_attribute_value_ids.name == "M")
+        else:
+            variants = products = env["product.product"].create([
+                {"name": "Bench Lamp %s-%s" % (size, i), "type": "product",
+                 "list_price": 20 + i, "is_published": True} for i in range(size)])
+        for variant in variants:
             env["stock.quant"]._update_available_quantity(variant, warehouse.lot_stock_id, 1e7)
-        products = templates.product_variant_ids.filtered(
-            lambda v: v.product_template_attribute_value_ids.name == "M")
         for n in range(__ORDERS__):
             order = env["sale.order"].create({
                 "partner_id": user.partner_id.id, "website_id": website.id,
@@ -184,7 +195,9 @@ def build(conf, rebuild):
         )
     out = subprocess.run(
         ["flectra", "shell", "-c", conf, "-d", DB, "--no-http"],
-        input=SEED.replace("__ORDERS__", str(ORDERS)).replace("__SIZES__", repr(SIZES)),
+        input=SEED.replace("__ORDERS__", str(ORDERS))
+        .replace("__SIZES__", repr(SIZES))
+        .replace("__VARIANTS__", repr(VARIANTS)),
         capture_output=True,
         text=True,
         check=True,
@@ -234,12 +247,13 @@ class Client:
         line_id = re.search(r'name="qty_(\d+)"', form.text).group(1)
         data["qty_%s" % line_id] = "1"
         data["reason_%s" % line_id] = str(reason_id)
-        # Exchanged for the first size the form offers (its check reads stock and prices).
-        offered = re.search(
-            r'name="exchange_%s".*?<option value="(\d+)"' % line_id, form.text, re.S
-        )
-        assert offered, "the form offers no exchange"
-        data["exchange_%s" % line_id] = offered.group(1)
+        if VARIANTS:
+            # Exchanged for the first size offered (its check reads stock and prices).
+            offered = re.search(
+                r'name="exchange_%s".*?<option value="(\d+)"' % line_id, form.text, re.S
+            )
+            assert offered, "the form offers no exchange"
+            data["exchange_%s" % line_id] = offered.group(1)
         elapsed, posted = self.timed("POST", "/my/orders/%s/return" % order_id, data=data)
         assert posted.status_code in (302, 303), "the return was not accepted"
         timings["return form POST"].append((elapsed, self.tag))
@@ -321,8 +335,14 @@ def main():
         for size in SIZES:
             measure(base, orders, reason, 1, 2, size)
         print(
-            "Flectra %s, %d orders of each size (%s lines), port %d"
-            % (DB, ORDERS, " and ".join(map(str, SIZES)), port)
+            "Flectra %s, %d orders of each size (%s lines)%s, port %d"
+            % (
+                DB,
+                ORDERS,
+                " and ".join(map(str, SIZES)),
+                ", every product in 3 sizes" if VARIANTS else "",
+                port,
+            )
         )
         for label, clients, runs in (
             ("sequential", 1, SEQUENTIAL_RUNS),

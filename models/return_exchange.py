@@ -68,15 +68,26 @@ class ReturnExchange(models.AbstractModel):
             .search([("product_tmpl_id", "in", templates.ids), ("sale_ok", "=", True)])
         )
         variants -= lines.product_id
-        variants = variants.filtered(
-            lambda variant: (
-                variant.website_published
-                and (not variant.website_id or variant.website_id == order.website_id)
-                and variant._is_variant_possible()
+        # Published on the order's website: a template's fields, read on the
+        # templates (a variant's related copies cost a computation each).
+        published = templates.filtered(
+            lambda tmpl: (
+                tmpl.website_published
+                and (not tmpl.website_id or tmpl.website_id == order.website_id)
             )
+        )
+        variants = self._filter_possible(
+            variants.filtered(lambda variant: variant.product_tmpl_id in published)
         )
         if not variants:
             return {}
+        # What the loop below reads, read at once for every line and variant
+        # (free_qty in one computation, not one per variant).
+        lines.mapped("tax_id")
+        (variants | lines.product_id).mapped("taxes_id")
+        variants.mapped("free_qty")
+        # The form names each variant: one name_get for all.
+        variants.mapped("display_name")
         # Today's prices of the variants and of the products returned, on the
         # order's pricelist: a variant is compared with the variant it
         # replaces, as the shop sells both now.
@@ -84,6 +95,9 @@ class ReturnExchange(models.AbstractModel):
             [(product, 1.0, order.partner_id) for product in variants | lines.product_id],
             date=fields.Date.context_today(order),
         )
+        by_template = {}
+        for variant in variants:
+            by_template.setdefault(variant.product_tmpl_id.id, []).append(variant)
         engine = self.env["sale.order.refund.engine"]
         rounding = order.currency_id.rounding
         options = {}
@@ -92,9 +106,7 @@ class ReturnExchange(models.AbstractModel):
             returned = self._get_price(line, line.product_id, prices[line.product_id.id][0])
             needed = (quantities or {}).get(line.id, 1.0)
             entry = {"variants": [], "dearer": self.env["product.product"]}
-            for variant in variants.filtered(
-                lambda v, ln=line: v.product_tmpl_id == ln.product_id.product_tmpl_id
-            ):
+            for variant in by_template.get(line.product_id.product_tmpl_id.id, []):
                 price = self._get_price(line, variant, prices[variant.id][0])
                 if float_compare(price, returned, precision_rounding=rounding) > 0:
                     entry["dearer"] |= variant
@@ -117,6 +129,21 @@ class ReturnExchange(models.AbstractModel):
             if entry["variants"] or entry["dearer"]:
                 options[line.id] = entry
         return options
+
+    @api.model
+    def _filter_possible(self, variants):
+        """The variants a customer could buy: Flectra's _is_variant_possible,
+        which looks each variant's combination up, is asked only for
+        templates with exclusions; for the others a variant is possible when
+        its attribute values are all still active."""
+        values = variants.product_template_attribute_value_ids
+        excluding = values.filtered("exclude_for").product_tmpl_id
+        return variants.filtered(
+            lambda variant: (
+                all(variant.product_template_attribute_value_ids.mapped("ptav_active"))
+                and (variant.product_tmpl_id not in excluding or variant._is_variant_possible())
+            )
+        )
 
     @api.model
     def _get_price(self, line, variant, pricelist_price):
