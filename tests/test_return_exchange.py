@@ -1,7 +1,7 @@
 """Exchanges: a returned product swapped for another size or colour of it."""
 
 from flectra.exceptions import AccessError, UserError, ValidationError
-from flectra.tests import new_test_user, tagged
+from flectra.tests import tagged
 
 from .common import OrderHandlingHttpCase
 from .refund_common import RefundCase
@@ -441,14 +441,7 @@ class TestReturnExchangePortal(ExchangeMixin, ReturnHttpMixin, OrderHandlingHttp
             [("company_id", "=", self.website.company_id.id)], limit=1
         )
         self.sizes = self._setup_shirt(self.env, warehouse, name="Tour Shirt")
-        self.portal_user = new_test_user(
-            self.env,
-            "exchange_portal_eva",
-            groups="base.group_portal",
-            password="exchange_portal_eva",
-            name="Portal Eva",
-            email="portal.eva@example.com",
-        )
+        self.portal_user = self._new_portal_customer("exchange_portal_eva")
         self.customer = self.portal_user.partner_id
         self.order = self._delivered_order(partner=self.customer, lines=[(self.sizes["M"], 2)])
         self.line = self.order.order_line
