@@ -15,6 +15,17 @@ from .real_server_common import RealServerCase
 ENGINE_LOGGER = "flectra.addons.website_sale_order_handling.models.refund_engine"
 
 
+def test_acquirer(env):
+    """The Test acquirer with a journal, orders paid online not invoiced."""
+    acquirer = env.ref("payment_test.payment_acquirer_test")
+    if not acquirer.journal_id:
+        acquirer.journal_id = env["account.journal"].search(
+            [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
+        )
+    env["ir.config_parameter"].set_param("sale.automatic_invoice", "")
+    return acquirer
+
+
 class PaidOrderOnARealServer(RealServerCase):
     """A committed order, delivered and paid, and the admin logged in over HTTP."""
 
@@ -26,12 +37,7 @@ class PaidOrderOnARealServer(RealServerCase):
     def _delivered_paid_order(self, env):
         """A web order of two lamps (40 each) and shipping (7), delivered and
         paid with the Test acquirer."""
-        acquirer = env.ref("payment_test.payment_acquirer_test")
-        if not acquirer.journal_id:
-            acquirer.journal_id = env["account.journal"].search(
-                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
-            )
-        env["ir.config_parameter"].set_param("sale.automatic_invoice", "")
+        acquirer = test_acquirer(env)
         website = env["website"].browse(1)
         product = self.track(
             env["product.product"].create(
@@ -186,14 +192,24 @@ class TestRefundDoorsOnARealServer(PaidOrderOnARealServer):
         self.assertEqual(sum(entry[2] for entry in state["ledger"]), 87.0, "what was paid, once")
 
 
-@tagged("post_install", "-at_install")
-class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
-    """A return request's Refund pressed again after its refund failed: it
-    refunds what the ledger says is left, once."""
+class RequestOnARealServer(PaidOrderOnARealServer):
+    """The paid order and a return request of it (``_received_request``)."""
 
     def setUp(self):
         super().setUp()
         self.request_id = self.commit(self._received_request)
+
+    def _request_state(self, env):
+        request = env["sale.return.request"].browse(self.request_id)
+        return request.state, [
+            (r.state, -r.amount) for r in request.refund_transaction_ids.sorted("id")
+        ]
+
+
+@tagged("post_install", "-at_install")
+class TestReturnRefundOnARealServer(RequestOnARealServer):
+    """A return request's Refund pressed again after its refund failed: it
+    refunds what the ledger says is left, once."""
 
     def _received_request(self, env):
         website = env["website"].browse(1)
@@ -218,12 +234,6 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
         picking._action_done()
         self.assertEqual(request.state, "received")
         return request.id
-
-    def _request_state(self, env):
-        request = env["sale.return.request"].browse(self.request_id)
-        return request.state, [
-            (r.state, -r.amount) for r in request.refund_transaction_ids.sorted("id")
-        ]
 
     def test_refund_after_a_cancelled_refund(self):
         Transaction = self.registry["payment.transaction"]
@@ -263,6 +273,111 @@ class TestReturnRefundOnARealServer(PaidOrderOnARealServer):
         self.assertNotIn("error", answer, answer)
         self.assertEqual(self.snapshot(self._request_state), ("refunded", [("done", 40.0)]))
         self.assertEqual(self.snapshot(self._order_state)["refunds"], [("done", 40.0)])
+
+
+@tagged("post_install", "-at_install")
+class TestExchangeRefundOnARealServer(RequestOnARealServer):
+    """An exchange's money on committed data: the order's own refunds leave
+    out the variant the customer keeps, and the request refunds its price
+    difference once, through the web client's routes."""
+
+    def _received_request(self, env):
+        # The lamp's product (40) gets sizes M and S (30): the lamp comes
+        # back for an S, 10 to give back.
+        order = env["sale.order"].browse(self.order_id)
+        lamp = order.order_line.filtered(lambda line: line.product_id.type == "product")
+        attribute = self.track(
+            env["product.attribute"].create(
+                {
+                    "name": "Real Server Size %s" % self.marker,
+                    "value_ids": [(0, 0, {"name": "M"}), (0, 0, {"name": "S"})],
+                }
+            )
+        )
+        template = lamp.product_id.product_tmpl_id
+        template.write(
+            {
+                "attribute_line_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "attribute_id": attribute.id,
+                            "value_ids": [(6, 0, attribute.value_ids.ids)],
+                        },
+                    )
+                ]
+            }
+        )
+        values = template.attribute_line_ids.product_template_value_ids
+        values.filtered(lambda value: value.name == "S").price_extra = -10.0
+        # The lamp ordered is archived for two new variants (it is on an order).
+        small = self.track(
+            template.product_variant_ids.filtered(
+                lambda variant: variant.product_template_attribute_value_ids.name == "S"
+            )
+        )
+        self.assertEqual(len(small), 1)
+        env["stock.quant"]._update_available_quantity(small, order.warehouse_id.lot_stock_id, 5.0)
+        website = env["website"].browse(1)
+        before = {
+            "allow_online_returns": website.allow_online_returns,
+            "return_window_days": website.return_window_days,
+            "return_exchange_shipping": website.return_exchange_shipping,
+        }
+        self.addCleanup(self.commit, lambda e: e["website"].browse(1).write(before))
+        website.write(
+            {
+                "allow_online_returns": True,
+                "return_window_days": 30,
+                "return_exchange_shipping": "received",
+            }
+        )
+        reason = env.ref("website_sale_order_handling.return_reason_damaged")
+        request = (
+            env["sale.return.request"]
+            .sudo()
+            ._create_from_portal(
+                order, {lamp.id: {"quantity": 1, "reason": reason, "exchange": small}}
+            )
+        )
+        request.action_approve()
+        self.assertEqual(len(request.exchange_picking_ids), 1)
+        return request.id
+
+    def _receive(self, env):
+        request = env["sale.return.request"].browse(self.request_id)
+        picking = request.picking_ids
+        for move in picking.move_lines:
+            move.quantity_done = move.product_uom_qty
+        picking._action_done()
+        return request.state
+
+    def test_order_refunds_leave_the_variant_kept_and_the_request_its_difference(self):
+        # Before the parcel arrives: everything left is the other lamp and
+        # the shipping, 47; nothing more, not even by amount.
+        answer = self.call_button("sale.order", "action_refund", [self.order_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        self.assertRefused(
+            self._window({"refund_mode": "amount", "amount": 1.0}), "took in exchange"
+        )
+        self.assertEqual(self.commit(self._receive), "received")
+        answer = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertEqual(answer["params"]["type"], "success", answer)
+        self.assertEqual(self.snapshot(self._request_state), ("refunded", [("done", 10.0)]))
+        state = self.snapshot(self._order_state)
+        self.assertEqual(state["refunds"], [("done", 47.0), ("done", 10.0)])
+        self.assertEqual(
+            state["ledger"],
+            [
+                ("exchange", 0.0, 10.0),
+                ("exchange", 1.0, 0.0),
+                ("product", 1.0, 40.0),
+                ("shipping", 1.0, 7.0),
+            ],
+        )
+        again = self.call_button("sale.return.request", "action_refund", [self.request_id])
+        self.assertRefused(again)
 
 
 @tagged("post_install", "-at_install")
@@ -390,12 +505,7 @@ class TestSplitRefundOnARealServer(RealServerCase):
         self.login("admin", "admin")
 
     def _lamps_paid_twice(self, env):
-        acquirer = env.ref("payment_test.payment_acquirer_test")
-        if not acquirer.journal_id:
-            acquirer.journal_id = env["account.journal"].search(
-                [("type", "=", "bank"), ("company_id", "=", acquirer.company_id.id)], limit=1
-            )
-        env["ir.config_parameter"].set_param("sale.automatic_invoice", "")
+        acquirer = test_acquirer(env)
         website = env["website"].browse(1)
         customer = self.track(
             env["res.partner"].create({"name": "Split Customer %s" % self.marker})
