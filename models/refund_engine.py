@@ -835,10 +835,13 @@ class RefundEngine(models.AbstractModel):
     # --- What lines cost -------------------------------------------------------
 
     @api.model
-    def _get_line_amount(self, line, quantity):
-        """What ``quantity`` of ``line`` cost the customer, taxes included."""
+    def _get_line_amount(self, line, quantity, price=None):
+        """What ``quantity`` of ``line`` cost the customer, taxes included; or,
+        with ``price`` (per unit, discount included, taxes as on the line),
+        what it would cost at that price."""
         order = line.order_id
-        price = line.price_unit * (1 - (line.discount or 0.0) / 100.0)
+        if price is None:
+            price = line.price_unit * (1 - (line.discount or 0.0) / 100.0)
         taxes = line.tax_id.compute_all(
             price,
             order.currency_id,

@@ -122,7 +122,7 @@ class ReturnExchange(models.AbstractModel):
                         "price": price_paid,
                         "difference": order.currency_id.round(
                             engine._get_line_amount(line, 1.0)
-                            - self._get_amount(line, price_paid, 1.0)
+                            - engine._get_line_amount(line, 1.0, price_paid)
                         ),
                     }
                 )
@@ -153,18 +153,6 @@ class ReturnExchange(models.AbstractModel):
             pricelist_price, variant.taxes_id, line.tax_id, order.company_id
         )
         return variant.uom_id._compute_price(price, line.product_uom)
-
-    @api.model
-    def _get_amount(self, line, price, quantity):
-        """``quantity`` at ``price`` (line's unit, taxes as on the line), taxes included."""
-        order = line.order_id
-        return line.tax_id.compute_all(
-            price,
-            order.currency_id,
-            quantity,
-            product=line.product_id,
-            partner=order.partner_shipping_id,
-        )["total_included"]
 
     @api.model
     def _is_in_stock(self, variant, line, quantity):
@@ -222,7 +210,9 @@ class ReturnExchange(models.AbstractModel):
             "exchange_price_unit": option["price"],
             "exchange_difference": line.order_id.currency_id.round(
                 self.env["sale.order.refund.engine"]._get_line_amount(line, quantity)
-                - self._get_amount(line, option["price"], quantity)
+                - self.env["sale.order.refund.engine"]._get_line_amount(
+                    line, quantity, option["price"]
+                )
             ),
         }
 
